@@ -1,0 +1,82 @@
+"""The router every entry point calls: one portable request in, one response out, one log line."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fs2split import fullstory_route, health, impressions_route, logs
+from fs2split.http_types import Request, Response
+from fs2split.instance import Instance, current
+from fs2split.outcome import Outcome, Reason
+
+
+@dataclass(frozen=True)
+class _Route:
+    name: str
+    methods: frozenset[str]
+    handler: Callable[[Request, Instance], Outcome]
+
+
+_FULLSTORY = _Route("fullstory", frozenset({"POST"}), fullstory_route.handle)
+_ROUTES: dict[str, _Route] = {
+    "/": _FULLSTORY,
+    "/fullstory": _FULLSTORY,
+    "/split/impressions": _Route("split_impressions", frozenset({"POST"}), impressions_route.handle),
+    "/healthz": _Route("healthz", frozenset({"GET", "HEAD"}), health.handle),
+}
+
+
+def handle(request: Request, instance: Instance | None = None) -> Response:
+    """Serve one request. Never raises: a bug becomes a 500 with a generic message and a log line."""
+    started = time.perf_counter()
+    instance = instance or current()
+    path = _normalise(request.path)
+    route = _ROUTES.get(path)
+    if route is None:
+        outcome = Outcome(Reason.NOT_FOUND, f"no route {path[:100]!r}; use POST /fullstory")
+    elif request.method.upper() not in route.methods:
+        allowed = ", ".join(sorted(route.methods))
+        outcome = Outcome(Reason.METHOD_NOT_ALLOWED, f"{route.name} takes {allowed}", headers={"Allow": allowed})
+    else:
+        try:
+            outcome = route.handler(request, instance)
+        except Exception:
+            logging.getLogger(logs.LOGGER_NAME).exception("unhandled error", extra={"fields": {"route": path}})
+            outcome = Outcome(Reason.INTERNAL_ERROR, "internal error; see the function's logs")
+    return respond(request.method, path, outcome, route=route.name if route else None, started=started)
+
+
+def respond(
+    method: str, path: str, outcome: Outcome, *, route: str | None = None, started: float | None = None
+) -> Response:
+    """Turn an outcome into the response, and write the request's one log line."""
+    headers = dict(outcome.headers)
+    if outcome.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(outcome.retry_after)))
+    status = outcome.status
+    severity = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+    logs.emit(
+        severity,
+        f"{method} {path[:100]} -> {status} {outcome.reason.value}",
+        route=route,
+        method=method,
+        status=status,
+        reason=outcome.reason.value,
+        detail=outcome.message if status >= 300 else None,
+        latency_ms=round((time.perf_counter() - (started or time.perf_counter())) * 1000, 2),
+        **outcome.log,
+    )
+    return Response(
+        status=status,
+        body={"reason": outcome.reason.value, "message": outcome.message, **outcome.body},
+        headers=headers,
+    )
+
+
+def _normalise(path: str) -> str:
+    path = "/" + path.strip().strip("/")
+    return path if len(path) <= 2048 else path[:2048]

@@ -1,0 +1,52 @@
+"""Remember which deliveries are done, so a redelivered webhook sends nothing twice.
+
+The store is per instance (process memory): two instances may each deliver the same
+redelivery once. ``DedupStore`` is the seam where a shared store (Redis, Firestore, DynamoDB)
+can go. A delivery is remembered only once it succeeded, so the sender's retry of a failed
+one goes through.
+"""
+
+from __future__ import annotations
+
+import threading
+from enum import StrEnum
+from typing import Protocol
+
+from cachetools import TTLCache
+
+
+class Claim(StrEnum):
+    NEW = "new"  # go ahead, then call done() or release()
+    DONE = "done"  # already delivered within the window
+    IN_FLIGHT = "in_flight"  # another request is delivering it right now
+
+
+class DedupStore(Protocol):
+    def claim(self, key: str) -> Claim: ...
+    def done(self, key: str) -> None: ...
+    def release(self, key: str) -> None: ...
+
+
+class MemoryDedupStore:
+    def __init__(self, *, ttl_s: float, max_size: int) -> None:
+        self._done: TTLCache[str, bool] = TTLCache(maxsize=max_size, ttl=max(ttl_s, 0.001))
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, key: str) -> Claim:
+        with self._lock:
+            if key in self._done:
+                return Claim.DONE
+            if key in self._in_flight:
+                return Claim.IN_FLIGHT
+            self._in_flight.add(key)
+            return Claim.NEW
+
+    def done(self, key: str) -> None:
+        with self._lock:
+            self._in_flight.discard(key)
+            self._done[key] = True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._in_flight.discard(key)

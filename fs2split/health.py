@@ -1,0 +1,41 @@
+"""``GET /healthz``: the version and what is configured. Says whether a key is set, never its value,
+and never fetches one."""
+
+from __future__ import annotations
+
+from fs2split import __version__
+from fs2split.http_types import Request
+from fs2split.instance import Instance
+from fs2split.keys import (
+    FULLSTORY_API_KEY,
+    FULLSTORY_WEBHOOK_SECRET,
+    FULLSTORY_WEBHOOK_SECRET_PREVIOUS,
+    SPLIT_API_KEY,
+    SPLIT_IMPRESSIONS_TOKEN,
+)
+from fs2split.outcome import Outcome, Reason
+
+
+def handle(request: Request, instance: Instance) -> Outcome:
+    keys, settings = instance.keys, instance.settings
+    body = {
+        "service": "fs2split",
+        "version": __version__,
+        "integrations": {
+            "fullstory_to_fme": {
+                "mode": "dry_run" if instance.dry_run else "live",
+                "fme_key": keys.configured(SPLIT_API_KEY),
+                "fullstory_lookup": keys.configured(FULLSTORY_API_KEY),
+                "signature_required": keys.configured(FULLSTORY_WEBHOOK_SECRET),
+                "previous_secret": keys.configured(FULLSTORY_WEBHOOK_SECRET_PREVIOUS),
+                "traffic_type": settings.traffic_type,
+            },
+            "fme_to_fullstory": {
+                "configured": keys.configured(FULLSTORY_API_KEY),
+                "token_required": keys.configured(SPLIT_IMPRESSIONS_TOKEN),
+            },
+        },
+    }
+    if instance.settings_error:
+        return Outcome(Reason.SETTINGS_INVALID, instance.settings_error, body=body)
+    return Outcome(Reason.HEALTHY, "ok", body=body)

@@ -1,0 +1,46 @@
+"""One JSON object per line on stdout: Cloud Logging reads ``severity`` and ``message``, and
+CloudWatch Logs Insights discovers every field. Callers pass only non-secret fields."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+LOGGER_NAME = "fs2split"
+
+
+class JsonLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "severity": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+        }
+        line.update({k: v for k, v in getattr(record, "fields", {}).items() if v is not None})
+        if record.exc_info:
+            # Exception text is for operators; it never holds a secret because no secret is
+            # ever put into an exception message.
+            line["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure(level: str = "INFO") -> logging.Logger:
+    """Route the fs2split logger to stdout as JSON lines, once per process."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(isinstance(h.formatter, JsonLineFormatter) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonLineFormatter())
+        logger.addHandler(handler)
+        # The Lambda runtime puts its own handler on the root logger: don't print twice.
+        logger.propagate = False
+    logger.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    return logger
+
+
+def emit(severity: int, message: str, **fields: Any) -> None:
+    logging.getLogger(LOGGER_NAME).log(severity, message, extra={"fields": fields})
