@@ -48,7 +48,9 @@ class Instance:
             settings=settings,
             keys=Keys(env),
             upstream=Upstream(
-                connect_timeout_s=settings.connect_timeout_s, read_timeout_s=settings.read_timeout_s
+                connect_timeout_s=settings.connect_timeout_s,
+                read_timeout_s=settings.read_timeout_s,
+                backoff_factor=settings.retry_backoff_s,
             ),
             uids=UidResolver(ttl_s=settings.uid_cache_ttl_s, max_size=settings.uid_cache_size),
             dedup=MemoryDedupStore(ttl_s=settings.dedup_ttl_s, max_size=settings.dedup_size),

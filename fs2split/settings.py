@@ -46,6 +46,7 @@ class Settings:
     impression_dedup_s: float = 1800.0
     impressions_concurrency: int = 16
     retry_budget_s: float = 8.0
+    retry_backoff_s: float = 0.25
     connect_timeout_s: float = 2.0
     read_timeout_s: float = 5.0
     log_level: str = "INFO"
@@ -86,6 +87,7 @@ class Settings:
             impression_dedup_s=_number(e, "FS2SPLIT_IMPRESSION_DEDUP_SECONDS", 1800.0, minimum=0),
             impressions_concurrency=int(_number(e, "FS2SPLIT_IMPRESSIONS_CONCURRENCY", 16, minimum=1)),
             retry_budget_s=_number(e, "FS2SPLIT_RETRY_BUDGET_SECONDS", 8.0, minimum=0.5),
+            retry_backoff_s=_number(e, "FS2SPLIT_RETRY_BACKOFF_SECONDS", 0.25, minimum=0),
             connect_timeout_s=_number(e, "FS2SPLIT_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1),
             read_timeout_s=_number(e, "FS2SPLIT_READ_TIMEOUT_SECONDS", 5.0, minimum=0.1),
             log_level=e.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
