@@ -35,7 +35,7 @@ def to_event_type(name: str, renames: Mapping[str, str] | None = None) -> str:
         return name
     plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     mapped = _INVALID_CHAR.sub("_", plain)
-    if not mapped[:1].isalnum() or not mapped[:1].isascii():
+    if not mapped[:1].isalnum():  # only ASCII is left at this point
         mapped = "fs" + mapped
     if len(mapped) > _MAX:
         digest = hashlib.sha256(name.encode()).hexdigest()[:8]
