@@ -132,3 +132,23 @@ def test_cloud_functions_refuses_an_oversized_body_before_reading_it(client: Any
     response = client.post("/fullstory", data=b"x" * (7 * 1024 * 1024))
 
     assert (response.status_code, response.get_json()["reason"]) == (413, "payload_too_large")
+
+
+def test_lambda_entry_point_works_without_functions_framework_or_flask() -> None:
+    """The Lambda zip ships neither: main.py must import and serve without them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, json\n"
+        "sys.modules['functions_framework'] = None\n"  # makes 'import functions_framework' fail
+        "import main\n"
+        "event = {'version': '2.0', 'rawPath': '/healthz', 'requestContext': {'http': {'method': 'GET'}}}\n"
+        "answer = main.lambda_handler(event, None)\n"
+        "print(json.dumps([answer['statusCode'], 'flask' in sys.modules, 'boto3' in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(MAIN).parent, capture_output=True, text=True, check=True
+    )
+
+    assert json.loads(result.stdout.splitlines()[-1]) == [200, False, False]
