@@ -42,7 +42,8 @@ def make_instance() -> Iterator[Callable[..., Instance]]:
     built: list[Instance] = []
 
     def make(**env: str) -> Instance:
-        instance = Instance.from_env(env)
+        # mapping_dir=None: a developer's own fs2split.yaml must not change what the tests see.
+        instance = Instance.from_env(env, mapping_dir=None)
         built.append(instance)
         return instance
 
