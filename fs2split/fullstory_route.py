@@ -1,14 +1,16 @@
 """``POST /`` and ``POST /fullstory``: a FullStory webhook becomes one FME event.
 
-verify → parse → guard → deduplicate → resolve identity → map → deliver → outcome.
+verify → parse → guard (loop guard, then the mapping's drop) → deduplicate → map (the mapping's
+event rule, then its property filters) → resolve identity → deliver → outcome.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 
-from fs2split import fme_event, logs, signature
+from fs2split import fme_event, logs, mapping, signature
 from fs2split.dedup import Claim
 from fs2split.event_type import to_event_type
 from fs2split.fme_api import FmeApi
@@ -32,6 +34,9 @@ from fs2split.upstream import Reply, budget
 def handle(request: Request, instance: Instance) -> Outcome:
     if instance.settings_error:
         return Outcome(Reason.SETTINGS_INVALID, instance.settings_error)
+    if instance.mapping_error:
+        # 503, so FullStory redelivers once the mapping is fixed and the function redeployed.
+        return Outcome(Reason.MAPPING_INVALID, instance.mapping_error)
     if len(request.body) > instance.settings.max_body_bytes:
         return Outcome(
             Reason.PAYLOAD_TOO_LARGE, f"the body is larger than {instance.settings.max_body_bytes} bytes"
@@ -47,6 +52,13 @@ def handle(request: Request, instance: Instance) -> Outcome:
         return parsed
     if parsed.name.strip().lower() in instance.settings.loop_guard_events:
         return Outcome(Reason.LOOP_GUARD, f"{parsed.name!r} is written by fs2split itself; not sent back to FME")
+    dropped_by = instance.mapping.dropped_by(parsed.name) if instance.mapping else None
+    if dropped_by is not None:
+        return Outcome(
+            Reason.DROPPED_BY_MAPPING,
+            f"{parsed.name[:100]!r} matches {dropped_by[:100]!r} in the mapping's drop list; not sent",
+            log={"dropped_by": dropped_by},
+        )
     if instance.dry_run:
         # Nothing is delivered, so nothing needs remembering: a newcomer may replay a sample.
         with budget(instance.settings.retry_budget_s):
@@ -85,14 +97,22 @@ def _verify_signature(request: Request, instance: Instance) -> Outcome | None:
 
 def _deliver(event: FullStoryEvent, instance: Instance) -> Outcome:
     settings = instance.settings
-    try:
-        identity = _identify(event, instance)
-    except SecretUnavailable as error:
-        return Outcome(Reason.SECRET_UNAVAILABLE, str(error))
-    if isinstance(identity, Outcome):
-        return identity
-    key, key_source, log = identity
-    flattened = flatten(event.properties)
+    mapped = mapping.apply(instance.mapping, event.name, event.properties)
+    if isinstance(mapped, Outcome):
+        return mapped
+    if mapped.key is not None:
+        # The mapping names the key: no FullStory lookup is needed, or made.
+        key, key_source, log = mapped.key, "property", {"lookup": "none"}
+    else:
+        try:
+            identity = _identify(event, instance)
+        except SecretUnavailable as error:
+            return Outcome(Reason.SECRET_UNAVAILABLE, str(error), log=mapped.log)
+        if isinstance(identity, Outcome):
+            return replace(identity, log={**mapped.log, **identity.log})
+        key, key_source, log = identity
+    log.update(mapped.log)
+    flattened = flatten(mapped.properties)
     if flattened.trimmed:
         logs.emit(
             logging.WARNING,
@@ -102,11 +122,11 @@ def _deliver(event: FullStoryEvent, instance: Instance) -> Outcome:
             trimmed_count=len(flattened.trimmed),
         )
     fme = fme_event.build(
-        event_type=to_event_type(event.name, settings.event_type_map),
-        traffic_type=settings.traffic_type,
+        event_type=mapped.event_type or to_event_type(event.name, settings.event_type_map),
+        traffic_type=mapped.traffic_type or settings.traffic_type,
         key=key,
         timestamp_ms=event.timestamp_ms,
-        value=fme_event.default_value(flattened.properties),
+        value=mapped.value if mapped.value_decided else fme_event.default_value(flattened.properties),
         properties=flattened.properties,
     )
     log.update(event_type=fme["eventTypeId"], properties=len(flattened.properties))

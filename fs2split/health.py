@@ -29,6 +29,7 @@ def handle(request: Request, instance: Instance) -> Outcome:
                 "signature_required": keys.configured(FULLSTORY_WEBHOOK_SECRET),
                 "previous_secret": keys.configured(FULLSTORY_WEBHOOK_SECRET_PREVIOUS),
                 "traffic_type": settings.traffic_type,
+                "mapping": instance.mapping.summary() if instance.mapping else None,
             },
             "fme_to_fullstory": {
                 "configured": keys.configured(FULLSTORY_API_KEY),
@@ -38,4 +39,6 @@ def handle(request: Request, instance: Instance) -> Outcome:
     }
     if instance.settings_error:
         return Outcome(Reason.SETTINGS_INVALID, instance.settings_error, body=body)
+    if instance.mapping_error:
+        return Outcome(Reason.MAPPING_INVALID, instance.mapping_error, body=body)
     return Outcome(Reason.HEALTHY, "ok", body=body)

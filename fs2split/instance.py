@@ -9,12 +9,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fs2split import logs
 from fs2split.dedup import DedupStore, MemoryDedupStore
 from fs2split.identity import UidResolver
 from fs2split.keys import SPLIT_API_KEY, Keys
+from fs2split.mapping import DEFAULT_DIR, EventMapping, MappingError
+from fs2split.mapping import load as load_mapping
 from fs2split.settings import Settings, SettingsError
 from fs2split.upstream import Upstream
 
@@ -33,9 +36,14 @@ class Instance:
     impressions_seen: DedupStore
     # A one-line reason when the settings cannot be used: every webhook then answers 503.
     settings_error: str | None = None
+    # How FullStory events map to FME events (None: the core's behaviour), read once per instance.
+    mapping: EventMapping | None = None
+    # A one-line reason when the mapping cannot be used: every FullStory webhook then answers 503.
+    mapping_error: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Instance:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, mapping_dir: Path | None = DEFAULT_DIR) -> Instance:
+        """``mapping_dir`` is where an ``fs2split.yaml`` is looked for: beside ``main.py`` by default."""
         error = None
         try:
             settings = Settings.from_env(env)
@@ -44,6 +52,7 @@ class Instance:
         logs.configure(settings.log_level)
         if error:
             logs.emit(logging.ERROR, f"invalid settings: {error}", reason="settings_invalid")
+        mapping, mapping_error = _mapping(env, mapping_dir)
         return cls(
             settings=settings,
             keys=Keys(env),
@@ -56,11 +65,26 @@ class Instance:
             dedup=MemoryDedupStore(ttl_s=settings.dedup_ttl_s, max_size=settings.dedup_size),
             impressions_seen=MemoryDedupStore(ttl_s=settings.impression_dedup_s, max_size=settings.dedup_size),
             settings_error=error,
+            mapping=mapping,
+            mapping_error=mapping_error,
         )
 
     @property
     def dry_run(self) -> bool:
         return self.settings.force_dry_run or not self.keys.configured(SPLIT_API_KEY)
+
+
+def _mapping(env: Mapping[str, str] | None, directory: Path | None) -> tuple[EventMapping | None, str | None]:
+    try:
+        mapping = load_mapping(env, legacy_dir=directory)
+    except MappingError as problem:
+        logs.emit(logging.ERROR, str(problem), reason="mapping_invalid")
+        return None, str(problem)
+    if mapping is not None:
+        logs.emit(logging.INFO, "mapping loaded", mapping=mapping.summary())
+        for note in mapping.notes:
+            logs.emit(logging.WARNING, note, mapping_source=mapping.source)
+    return mapping, None
 
 
 _current: Instance | None = None
