@@ -60,6 +60,8 @@ class Instance:
                 connect_timeout_s=settings.connect_timeout_s,
                 read_timeout_s=settings.read_timeout_s,
                 backoff_factor=settings.retry_backoff_s,
+                # Every concurrent impressions call keeps its connection for the next webhook.
+                pool_size=max(32, settings.impressions_concurrency),
             ),
             uids=UidResolver(ttl_s=settings.uid_cache_ttl_s, max_size=settings.uid_cache_size),
             dedup=MemoryDedupStore(ttl_s=settings.dedup_ttl_s, max_size=settings.dedup_size),
