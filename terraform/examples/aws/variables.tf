@@ -1,0 +1,17 @@
+variable "region" {
+  type        = string
+  description = "AWS region to deploy into."
+  default     = "us-east-1"
+}
+
+variable "secrets" {
+  type        = set(string)
+  description = "Secrets to create in Secrets Manager (without a value: add it with put-secret-value) and let the function read. List only the ones you will give a value."
+  default     = ["SPLIT_API_KEY", "FULLSTORY_API_KEY", "FULLSTORY_WEBHOOK_SECRET", "SPLIT_IMPRESSIONS_TOKEN"]
+}
+
+variable "environment" {
+  type        = map(string)
+  description = "Non-secret settings, e.g. { SPLIT_TRAFFIC_TYPE = \"user\", LOG_LEVEL = \"INFO\" }."
+  default     = {}
+}
