@@ -1,4 +1,4 @@
-"""docs/impressions.md stays true to the code: its outcomes table lists exactly the reasons
+"""The README's impressions section stays true to the code: its outcomes table lists exactly the reasons
 ``POST /split/impressions`` can answer with, each with the status the code gives it."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from fs2split import impressions_route
 from fs2split.outcome import STATUS, Reason
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = (ROOT / "docs" / "impressions.md").read_text()
+README = (ROOT / "README.md").read_text()
+_START = README.index("## Impressions into FullStory")
+DOC = README[_START : README.index("\n## ", _START + 3)]
 # The router answers these for any route: a wrong method, and a bug.
 ROUTER_REASONS = {Reason.METHOD_NOT_ALLOWED, Reason.INTERNAL_ERROR}
 
@@ -25,5 +27,5 @@ def test_given_the_routes_code_then_the_outcomes_table_lists_each_reason_it_retu
 
 
 def test_given_the_doc_then_every_file_it_links_to_exists() -> None:
-    for target in re.findall(r"\]\((\.\./[^)#]+)\)", DOC):
-        assert (ROOT / "docs" / target).resolve().is_file(), target
+    for target in re.findall(r"\]\(([^)#:]+)\)", DOC):
+        assert (ROOT / target).resolve().is_file(), target
