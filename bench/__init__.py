@@ -1,0 +1,1 @@
+"""fs2split's benchmark: ``./dev bench`` (see BENCHMARKS.md)."""

@@ -1,0 +1,97 @@
+"""The benchmark (``./dev bench``, BENCHMARKS.md) in its quick mode: it must keep running and keep reporting
+every figure. Timing thresholds are not checked here (``./dev bench --check`` does that), only that the
+report is complete and every figure is a finite number."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every figure BENCHMARKS.md reports; the ones with a target are marked True.
+EXPECTED = {
+    "cold_start.baseline_ms": False,
+    "cold_start.main_ms": False,
+    "cold_start.ratio": True,
+    "cold_start.main_from_source_ms": False,
+    "cold_start.eager_cloud_sdks": True,
+    "listener.get_treatment_us": False,
+    "listener.with_listener_us": False,
+    "listener.ratio": True,
+    "listener.worst_ratio": False,
+    "listener.sent": False,
+    "round_trips.per_event": True,
+    "round_trips.limit": False,
+    "round_trips.concurrent_per_event": False,
+    "latency.bare_median_ms": False,
+    "latency.bare_p95_ms": False,
+    "latency.median_ms": False,
+    "latency.p95_ms": False,
+    "latency.ratio": True,
+    "latency.info_median_ms": False,
+    "latency.slow_median_ms": True,
+    "latency.bare_wait_median_ms": False,
+    "latency.slow_p95_ms": False,
+    "impressions.seconds": True,
+    "impressions.per_second": False,
+    "memory.worker_peak_mb": True,
+    "memory.instance_peak_mb": True,
+    "memory.worker_before_mb": False,
+    "memory.arbiter_peak_mb": False,
+}
+
+
+def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    report = json.loads(out.read_text())
+    metrics = {m["key"]: m for m in report["metrics"]}
+    assert set(metrics) == set(EXPECTED)
+    for key, has_target in EXPECTED.items():
+        metric = metrics[key]
+        assert isinstance(metric["value"], int | float), key
+        assert math.isfinite(metric["value"]), key
+        assert metric["value"] >= 0, key
+        assert (metric["bound"] is not None) is has_target, key
+        assert isinstance(metric["ok"], bool) is has_target, key
+        assert metric["label"] in run.stdout, key  # the printed table has a row for it
+    assert report["quick"] is True
+    assert report["machine"]["nproc"] >= 1
+    assert report["machine"]["python"].startswith("3.")
+    # The counts behind the figures: every event and impression really went through.
+    assert metrics["round_trips.per_event"]["value"] >= metrics["round_trips.limit"]["value"] > 1
+    assert metrics["listener.sent"]["value"] > 0
+
+
+@pytest.mark.parametrize(("value", "check", "code"), [(2.0, True, 1), (2.0, False, 0), (1.0, True, 0)])
+def test_check_exits_non_zero_only_when_a_target_is_missed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: float, check: bool, code: int
+) -> None:
+    import bench.__main__ as runner
+    from bench.common import Metric
+
+    figures = [Metric("x.ratio", "x ratio", value, "×", "<=", 1.0), Metric("x.ms", "x time", 5.0, " ms")]
+    monkeypatch.setattr(runner, "measure", lambda plan: figures)
+
+    assert runner.main(["--quick", *(["--check"] if check else [])]) == code
+    printed = capsys.readouterr().out
+    assert "| x ratio |" in printed
+    assert ("MISSED" in printed) is (value > 1.0)
