@@ -29,6 +29,10 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A retry is only worth starting if this much time is left for the attempt itself.
 _ATTEMPT_FLOOR_S = 0.5
 
+# Our own generator: jitter from background threads must not disturb the global one an
+# application (or a property-based test) relies on.
+_jitter = random.Random()  # noqa: S311 - backoff jitter, not crypto
+
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("fs2split_deadline", default=None)
 
 
@@ -56,7 +60,7 @@ class BudgetRetry(Retry):
 
     def get_backoff_time(self) -> float:
         ceiling = self._ceiling()
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
+        return ceiling / 2 + _jitter.uniform(0, ceiling / 2)
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[no-untyped-def, override]
         new = super().increment(method, url, response, error, _pool, _stacktrace)
