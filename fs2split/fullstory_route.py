@@ -141,7 +141,9 @@ def _deliver(event: FullStoryEvent, instance: Instance) -> Outcome:
         sdk_key = instance.keys.get(SPLIT_API_KEY)
     except SecretUnavailable as error:
         return Outcome(Reason.SECRET_UNAVAILABLE, str(error), log=log)
-    assert sdk_key is not None  # dry_run is False only when the key is configured
+    if not sdk_key:
+        # Configured (so not a dry run) yet empty: a key file beside main.py with nothing in it.
+        return Outcome(Reason.SECRET_UNAVAILABLE, "SPLIT_API_KEY is configured but empty", log=log)
     reply = FmeApi(instance.upstream, settings.split_events_url, sdk_key).send([fme])
     return _delivery_outcome(reply, fme, log)
 

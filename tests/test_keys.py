@@ -107,3 +107,13 @@ def test_fme_key_from_aws_secrets_manager_is_used_and_never_logged(
     assert response.body["reason"] == "delivered"
     assert call.request.headers["Authorization"] == "Bearer sdk-from-aws-777"
     assert "sdk-from-aws-777" not in capsys.readouterr().out
+
+
+def test_an_empty_key_file_is_refused_as_unavailable_not_a_crash(tmp_path: Path, make_instance: Any) -> None:
+    (tmp_path / "SPLIT_API_KEY").write_text("\n")
+    instance = make_instance(FS2SPLIT_KEY_FALLBACK="fullstory_user_id")
+    instance.keys = Keys({}, legacy_dir=tmp_path)
+
+    response = handle(Request("POST", "/", {}, {}, event_bytes("fullstory-custom-event.json")), instance)
+
+    assert (response.status, response.body["reason"]) == (503, "secret_unavailable")
