@@ -20,6 +20,8 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 EVENT_NAME = "split_evaluation"
+# FullStory answers to one event that mean "not now" rather than "never": send it again later.
+RETRY_LATER_STATUSES = frozenset({408, 409, 425})
 # FME refuses keys longer than 250 characters, so a longer one cannot be a real impression.
 MAX_KEY_CHARS = 250
 # Flag names, treatments and labels are short in FME; anything this long is not an impression.

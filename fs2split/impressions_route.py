@@ -39,8 +39,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 # While another request delivers the same impression, wait for its result only while this much time is left.
 _CLAIM_FLOOR_S = 0.5
 _CLAIM_POLL_S = 0.05
-# Per-item answers that say "not now" rather than "never": the item stays undelivered, FME retries.
-_RETRY_LATER = frozenset({408, 409, 425})
 _LOGGED_EXAMPLES = 10
 
 
@@ -224,7 +222,7 @@ def _deliver_all(unique: list[Impression], api: FullStoryApi, seen: DedupStore, 
             else:
                 seen.release(key)
         fate = _fate(reply)
-        if fate in (_Fate.UNAVAILABLE, _Fate.REJECTED) and reply.status not in _RETRY_LATER:
+        if fate in (_Fate.UNAVAILABLE, _Fate.REJECTED) and reply.status not in impressions.RETRY_LATER_STATUSES:
             stop.set()
         return _Result(fate, reply)
 
@@ -252,7 +250,7 @@ def _claim(seen: DedupStore, key: str, stop: threading.Event) -> Claim:
 def _fate(reply: Reply) -> _Fate:
     if reply.ok:
         return _Fate.DELIVERED
-    if reply.transient or reply.status in _RETRY_LATER:
+    if reply.transient or reply.status in impressions.RETRY_LATER_STATUSES:
         return _Fate.UNAVAILABLE
     if reply.status in (401, 403) or reply.status < 200 or 300 <= reply.status < 400:
         return _Fate.REJECTED

@@ -51,7 +51,6 @@ _PAUSE_MIN_S = 1.0
 _PAUSE_MAX_S = 60.0
 _REJECTED_PAUSE_S = 60.0
 _LOG_EVERY_S = 60.0
-_RETRY_LATER = frozenset({408, 409, 425})
 _COUNTERS = (
     "received",  # log_impression calls
     "duplicates",  # already sent (or queued) within the dedup window: not sent again
@@ -303,7 +302,7 @@ class FullStoryImpressionListener:
                 self._counts["sent"] += 1
                 self._failures = 0
             return
-        if reply.transient or reply.status in _RETRY_LATER:
+        if reply.transient or reply.status in impressions.RETRY_LATER_STATUSES:
             self._retry_or_give_up(item, reply)
             return
         if reply.status in (401, 403) or reply.status < 200 or 300 <= reply.status < 400:
