@@ -72,7 +72,7 @@ def _chunks(calls: list[tuple[str, str]], size: int) -> list[list[tuple[str, str
 
 
 def run(batches: int, batch_size: int, seed: int = 20240601, skew: float = 1.1) -> list[Metric]:
-    from fs2split.listener import FullStoryImpressionListener
+    from fs2split.impressions.listener import FullStoryImpressionListener
 
     logging.getLogger("splitio").setLevel(logging.CRITICAL)  # e.g. "factory already exists for this key"
     upstream = subprocess.Popen(

@@ -1,55 +1,33 @@
-"""``python -m fs2split check-mapping [FILE]``: validate a mapping before deploying it.
+"""``python -m fs2split COMMAND``: fs2split's command-line tools.
 
-Without FILE, checks what the function would load from this environment: ``FS2SPLIT_MAPPING``,
-``FS2SPLIT_MAPPING_FILE`` or ``fs2split.yaml`` beside ``main.py``. Exit status 0 when the
-mapping is valid or there is none, 1 when it is invalid (the one-line reason goes to stderr),
-2 for a usage error.
+Each command is a module in `fs2split.cli` with ``NAME``, ``add_parser(commands)`` and
+``run(arguments) -> int``; add a module to ``COMMANDS`` to add a command. Exit status 2 is a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from fs2split import mapping
+# One line per command; each module is imported only to build the parser, its heavy work on run.
+COMMANDS = ("fs2split.cli.check_mapping",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fs2split", description="fs2split command-line tools.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    check = commands.add_parser(
-        "check-mapping",
-        help="validate a mapping file, or the mapping this environment would load",
-        description="Validate a mapping. Without FILE: FS2SPLIT_MAPPING, FS2SPLIT_MAPPING_FILE or fs2split.yaml "
-        "beside main.py, as the function would load it.",
-    )
-    check.add_argument("file", nargs="?", type=Path, metavar="FILE", help="a YAML or JSON mapping file")
+    runners = {}
+    for name in COMMANDS:
+        module = importlib.import_module(name)
+        module.add_parser(commands)
+        runners[module.NAME] = module.run
     arguments = parser.parse_args(argv)
-    if arguments.command != "check-mapping":
+    if arguments.command not in runners:
         parser.print_help(sys.stderr)
         return 2
-    return _check_mapping(arguments.file)
-
-
-def _check_mapping(file: Path | None) -> int:
-    try:
-        loaded = mapping.load_file(file) if file is not None else mapping.load()
-    except mapping.MappingError as error:
-        print(error, file=sys.stderr)
-        return 1
-    if loaded is None:
-        print("no mapping: FS2SPLIT_MAPPING, FS2SPLIT_MAPPING_FILE and fs2split.yaml are absent; events map as usual")
-        return 0
-    for note in loaded.notes:
-        print(f"note: {note}", file=sys.stderr)
-    summary = loaded.summary()
-    print(
-        f"mapping ok ({summary['source']}): {summary['rules']} event rule(s), {summary['drop']} drop glob(s); "
-        f"properties: {summary['include']} include, {summary['exclude']} exclude, {summary['redact']} redact glob(s)"
-    )
-    return 0
+    return int(runners[arguments.command](arguments))
 
 
 if __name__ == "__main__":

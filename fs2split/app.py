@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fs2split import fullstory_route, health, impressions_route, logs
+from fs2split import logs
 from fs2split.http_types import Request, Response
 from fs2split.instance import Instance, current
 from fs2split.outcome import Outcome, Reason
@@ -18,15 +19,21 @@ from fs2split.outcome import Outcome, Reason
 class _Route:
     name: str
     methods: frozenset[str]
-    handler: Callable[[Request, Instance], Outcome]
+    # The module whose ``handle`` serves the route, imported on the route's first request: a function
+    # that only ever receives FullStory webhooks never loads the impressions side.
+    module: str
+
+    @property
+    def handler(self) -> Callable[[Request, Instance], Outcome]:
+        return importlib.import_module(self.module).handle  # type: ignore[no-any-return]
 
 
-_FULLSTORY = _Route("fullstory", frozenset({"POST"}), fullstory_route.handle)
+_FULLSTORY = _Route("fullstory", frozenset({"POST"}), "fs2split.events.route")
 _ROUTES: dict[str, _Route] = {
     "/": _FULLSTORY,
     "/fullstory": _FULLSTORY,
-    "/split/impressions": _Route("split_impressions", frozenset({"POST"}), impressions_route.handle),
-    "/healthz": _Route("healthz", frozenset({"GET", "HEAD"}), health.handle),
+    "/split/impressions": _Route("split_impressions", frozenset({"POST"}), "fs2split.impressions.route"),
+    "/healthz": _Route("healthz", frozenset({"GET", "HEAD"}), "fs2split.health"),
 }
 
 

@@ -4,15 +4,15 @@ and never fetches one."""
 from __future__ import annotations
 
 from fs2split import __version__
-from fs2split.http_types import Request
-from fs2split.instance import Instance
-from fs2split.keys import (
+from fs2split.config.keys import (
     FULLSTORY_API_KEY,
     FULLSTORY_WEBHOOK_SECRET,
     FULLSTORY_WEBHOOK_SECRET_PREVIOUS,
     SPLIT_API_KEY,
     SPLIT_IMPRESSIONS_TOKEN,
 )
+from fs2split.http_types import Request
+from fs2split.instance import Instance
 from fs2split.outcome import Outcome, Reason
 
 

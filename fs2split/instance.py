@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fs2split import logs
-from fs2split.dedup import DedupStore, MemoryDedupStore
-from fs2split.identity import UidResolver
-from fs2split.keys import SPLIT_API_KEY, Keys
-from fs2split.mapping import DEFAULT_DIR, EventMapping, MappingError
-from fs2split.mapping import load as load_mapping
-from fs2split.settings import Settings, SettingsError
-from fs2split.upstream import Upstream
+from fs2split.clients.upstream import Upstream
+from fs2split.config.keys import SPLIT_API_KEY, Keys
+from fs2split.config.settings import Settings, SettingsError
+from fs2split.events import mapping_source
+from fs2split.events.identity import UidResolver
+from fs2split.stores.dedup import DedupStore, MemoryDedupStore
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from fs2split.events.mapping import EventMapping
 
 
 @dataclass
@@ -42,7 +43,9 @@ class Instance:
     mapping_error: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, mapping_dir: Path | None = DEFAULT_DIR) -> Instance:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, mapping_dir: Path | None = mapping_source.DEFAULT_DIR
+    ) -> Instance:
         """``mapping_dir`` is where an ``fs2split.yaml`` is looked for: beside ``main.py`` by default."""
         error = None
         try:
@@ -77,8 +80,14 @@ class Instance:
 
 
 def _mapping(env: Mapping[str, str] | None, directory: Path | None) -> tuple[EventMapping | None, str | None]:
+    if not mapping_source.configured(env, legacy_dir=directory):
+        return None, None
+    # Only now: a function without a mapping never imports the loader, the matcher or YAML.
+    from fs2split.events import mapping_file
+    from fs2split.events.mapping import MappingError
+
     try:
-        mapping = load_mapping(env, legacy_dir=directory)
+        mapping = mapping_file.load(env, legacy_dir=directory)
     except MappingError as problem:
         logs.emit(logging.ERROR, str(problem), reason="mapping_invalid")
         return None, str(problem)

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {
     "cold_start.baseline_ms": False,
     "cold_start.main_ms": False,
+    "cold_start.import_ms": False,
     "cold_start.ratio": True,
     "cold_start.main_from_source_ms": False,
     "cold_start.eager_cloud_sdks": True,

@@ -13,7 +13,7 @@ import pytest
 from functions_framework import create_app
 
 import main
-from fs2split.signature import sign
+from fs2split.events.signature import sign
 from tests.conftest import event_bytes, event_json
 
 MAIN = str(Path(main.__file__))

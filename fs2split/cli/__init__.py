@@ -1,0 +1,1 @@
+"""``python -m fs2split COMMAND``: one module per command, each with ``add_parser`` and ``run``."""

@@ -1,0 +1,54 @@
+"""FullStory's REST API: the user lookup (FullStory → FME) and server events (FME → FullStory)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+from fs2split.clients.upstream import Reply, Upstream
+
+
+class Lookup(StrEnum):
+    FOUND = "found"
+    ANONYMOUS = "anonymous"  # the user exists but was never identified: no uid
+    NOT_FOUND = "not_found"
+    REJECTED = "rejected"  # FullStory refused our request (key, permissions): retrying won't help
+    UNAVAILABLE = "unavailable"  # rate limited, down, or unreachable after retries
+
+
+@dataclass(frozen=True)
+class UserLookup:
+    result: Lookup
+    uid: str | None = None
+    reply: Reply | None = None
+
+
+class FullStoryApi:
+    def __init__(self, upstream: Upstream, base_url: str, api_key: str) -> None:
+        self._upstream = upstream
+        self._base_url = base_url.rstrip("/")
+        # FullStory wants the key verbatim after "Basic", not base64 of anything.
+        self._headers = {"Authorization": f"Basic {api_key}", "Accept": "application/json"}
+
+    def get_user(self, user_id: str) -> UserLookup:
+        reply = self._upstream.request(
+            "GET", f"{self._base_url}/v2/users/{quote(user_id, safe='')}", headers=self._headers
+        )
+        if reply.ok:
+            uid = reply.data.get("uid") if isinstance(reply.data, dict) else None
+            if isinstance(uid, str) and uid.strip():
+                return UserLookup(Lookup.FOUND, uid, reply)
+            return UserLookup(Lookup.ANONYMOUS, None, reply)
+        if reply.status == 404:
+            return UserLookup(Lookup.NOT_FOUND, None, reply)
+        if reply.transient:
+            return UserLookup(Lookup.UNAVAILABLE, None, reply)
+        return UserLookup(Lookup.REJECTED, None, reply)
+
+    def create_event(self, event: dict[str, Any], idempotency_key: str | None = None) -> Reply:
+        headers = dict(self._headers)
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return self._upstream.request("POST", f"{self._base_url}/v2/events", headers=headers, json_body=event)

@@ -1,0 +1,1 @@
+"""Settings and keys, and the secret managers keys may come from."""

@@ -1,0 +1,1 @@
+"""FullStory → FME: route, payload, signature, identity, naming, properties, mapping."""

@@ -1,0 +1,1 @@
+"""Redelivery dedup stores."""
