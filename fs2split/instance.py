@@ -17,6 +17,7 @@ from fs2split.clients.upstream import Upstream
 from fs2split.config.keys import SPLIT_API_KEY, Keys
 from fs2split.config.settings import Settings, SettingsError
 from fs2split.events import mapping_source
+from fs2split.events.event_type import renames_problem
 from fs2split.events.identity import UidResolver
 from fs2split.stores.dedup import DedupStore, MemoryDedupStore
 
@@ -52,6 +53,8 @@ class Instance:
             settings = Settings.from_env(env)
         except SettingsError as problem:
             settings, error = Settings(), str(problem)
+        if error is None and (error := renames_problem(settings.event_type_map)):
+            settings = Settings()
         logs.configure(settings.log_level)
         if error:
             logs.emit(logging.ERROR, f"invalid settings: {error}", reason="settings_invalid")

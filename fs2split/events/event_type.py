@@ -27,6 +27,14 @@ def is_valid_event_type(name: str) -> bool:
     return FME_EVENT_TYPE.fullmatch(name) is not None
 
 
+def renames_problem(renames: Mapping[str, str] | None) -> str | None:
+    """Why a rename map (FS2SPLIT_EVENT_TYPE_MAP) cannot be used, or None: every target must be valid in FME."""
+    for name, target in (renames or {}).items():
+        if not is_valid_event_type(target):
+            return f"FS2SPLIT_EVENT_TYPE_MAP: {name!r} maps to {target!r}, which FME refuses as an event type"
+    return None
+
+
 def to_event_type(name: str, renames: Mapping[str, str] | None = None) -> str:
     """The FME event type for a non-empty FullStory event name; a rename wins over the rule."""
     if renames and name in renames:

@@ -411,3 +411,13 @@ def test_invalid_setting_makes_webhooks_answer_503_with_the_setting_named(make_i
     assert "FS2SPLIT_UID_CACHE_TTL_SECONDS" in response.body["message"]
     assert health.status == 503
     assert len(api.calls) == 0
+
+
+def test_rename_to_an_event_type_fme_refuses_makes_webhooks_answer_503(make_instance: Any, api: Any) -> None:
+    instance = make_instance(**LIVE, FS2SPLIT_EVENT_TYPE_MAP='{"Product Added": "product added"}')
+
+    response = post(instance, custom_event())
+
+    assert (response.status, response.body["reason"]) == (503, "settings_invalid")
+    assert "FS2SPLIT_EVENT_TYPE_MAP" in response.body["message"]
+    assert len(api.calls) == 0
