@@ -257,3 +257,10 @@ def test_streams_mapping_still_reads_v1_webhooks_as_v1(entry: str, up: FakeUpstr
     answer = send(entry, event_bytes("fullstory-test-event.json"))
 
     assert (answer.status, answer.body["reason"]) == (200, "test_event")
+
+
+def test_the_setup_page_shows_the_documented_mapping_as_it_is_in_examples() -> None:
+    page = (EXAMPLES.parent / "docs" / "fullstory-setup.md").read_text()
+    [shown] = [block for block in page.split("```json\n")[1:]]
+
+    assert json.loads(shown.split("```")[0]) == json.loads((EXAMPLES / "fullstory-stream-mapping.json").read_text())
