@@ -246,3 +246,36 @@ def test_a_401_from_the_users_api_stays_fullstory_rejected(entry: str, up: FakeU
     answer = send(entry, event_bytes("fullstory-custom-event.json"))
 
     assert (answer.status, answer.body["reason"]) == (502, "fullstory_rejected")
+
+
+# --- the signature window, as FullStory's late retries meet it ---------------------------------------------------
+
+
+def signed_at(body: bytes, stamp: str) -> str:
+    return f"o:{ORG},t:{stamp},v:{sign(SECRET, body, ORG, stamp)}"
+
+
+@pytest.mark.parametrize(("age_s", "status"), [(5 * 3600, 200), (6 * 3600 + 60, 401), (-301, 401), (-60, 200)])
+def test_a_signature_is_accepted_for_six_hours_and_up_to_five_minutes_ahead(
+    entry: str, up: FakeUpstream, monkeypatch: pytest.MonkeyPatch, age_s: int, status: int
+) -> None:
+    monkeypatch.setenv("FULLSTORY_WEBHOOK_SECRET", SECRET)
+    body = event_bytes("fullstory-custom-event.json")
+
+    answer = send(entry, body, **{"Fullstory-Signature": signed_at(body, str(int(time.time()) - age_s))})
+
+    assert answer.status == status
+    assert len(up.fme_events()) == (1 if status == 200 else 0)
+
+
+def test_a_signature_header_repeating_its_timestamp_is_401(
+    entry: str, up: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FULLSTORY_WEBHOOK_SECRET", SECRET)
+    body = event_bytes("fullstory-custom-event.json")
+    now = str(int(time.time()))
+
+    answer = send(entry, body, **{"Fullstory-Signature": f"{signed_at(body, now)},t:{int(now) - 99999}"})
+
+    assert (answer.status, answer.body["reason"]) == (401, "signature_invalid")
+    assert up.fme_events() == []
