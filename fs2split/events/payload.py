@@ -11,14 +11,16 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fs2split.events import streams
 from fs2split.outcome import Outcome, Reason
+
+if TYPE_CHECKING:
+    from fs2split.events import streams
 
 CUSTOM_EVENT = "recording.event.custom"
 TEST_EVENT = "test"
-MAX_NAME_CHARS = streams.MAX_NAME_CHARS
+MAX_NAME_CHARS = 250  # FullStory's own limit on event names
 
 
 class Kind(StrEnum):
@@ -67,6 +69,9 @@ def parse(body: bytes, paths: streams.StreamPaths | None = None) -> FullStoryEve
 def _parse_document(document: dict[str, Any], paths: streams.StreamPaths | None) -> FullStoryEvent | Outcome:
     if "eventName" in document:
         return _parse_v1(document)
+    # Only now: a function that receives v1 webhooks alone never loads the Streams readers.
+    from fs2split.events import streams
+
     if paths is not None:
         return _stream_event(streams.read_mapped(document, paths))
     if streams.is_flat(document):

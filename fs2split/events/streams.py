@@ -14,7 +14,6 @@ In a Stream, ``user_id`` is the uid the app gave ``FS('setIdentity')``: the FME 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,6 @@ MAX_NAME_CHARS = 250  # FullStory's own limit on event names
 WITHHELD = ("user_email", "user_display_name", "ip_address")
 _FLAT_USED = ("event_type", "event_time", "user_id")
 _SECONDS_BELOW = 10**11  # toUnixTimestamp gives seconds; milliseconds pass 10^11 in 1973
-_EPOCH_TEXT = re.compile(r"^[0-9]{1,16}(\.[0-9]+)?$")
 _ABSENT = object()
 
 
@@ -103,7 +101,7 @@ def event_time_ms(value: Any) -> int | None:
     """ISO 8601, or epoch seconds (below 10^11) or milliseconds; None when it is not a date."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and _EPOCH_TEXT.match(value.strip()):
+    if isinstance(value, str) and _is_epoch_text(value.strip()):
         value = float(value)
     if isinstance(value, int | float):
         if not math.isfinite(value):
@@ -119,6 +117,12 @@ def event_time_ms(value: Any) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # FullStory sends UTC
     return _plausible(round(moment.timestamp() * 1000))
+
+
+def _is_epoch_text(text: str) -> bool:
+    """ASCII digits with at most one decimal point, as ``asString`` of ``toUnixTimestamp`` would give."""
+    whole, _, fraction = text.partition(".")
+    return 0 < len(whole) <= 16 and (whole + fraction).isascii() and (whole + fraction).isdigit()
 
 
 def _plausible(value: int) -> int | None:
