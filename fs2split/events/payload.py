@@ -62,7 +62,10 @@ def parse(body: bytes, paths: streams.StreamPaths | None = None) -> FullStoryEve
     parsed = _parse_document(document, paths)
     if isinstance(parsed, Outcome):
         return parsed
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:  # parsed a little less deep in the stack than it is written back
+        return Outcome(Reason.INVALID_JSON, "the body is nested too deeply")
     return replace(parsed, fingerprint=hashlib.sha256(canonical.encode()).hexdigest())
 
 

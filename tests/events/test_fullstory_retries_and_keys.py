@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from functions_framework import create_app
 
+import main
 from fs2split.events.signature import sign
 from fs2split.logs import LOGGER_NAME
 from tests.conftest import event_bytes, event_json
@@ -279,3 +281,21 @@ def test_a_signature_header_repeating_its_timestamp_is_401(
 
     assert (answer.status, answer.body["reason"]) == (401, "signature_invalid")
     assert up.fme_events() == []
+
+
+def test_healthz_says_a_stream_token_is_required_without_showing_it(
+    entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FULLSTORY_STREAM_TOKEN", TOKEN)
+
+    answer = get_health(entry)
+
+    assert answer["integrations"]["fullstory_to_fme"]["stream_token_required"] is True
+    assert TOKEN not in json.dumps(answer)
+
+
+def get_health(entry: str) -> dict[str, Any]:
+    if entry == "cloud_functions":
+        return create_app("fs2split", main.__file__).test_client().get("/healthz").get_json()  # type: ignore[no-any-return]
+    event = {"version": "2.0", "rawPath": "/healthz", "headers": {}, "requestContext": {"http": {"method": "GET"}}}
+    return json.loads(main.lambda_handler(event, None)["body"])  # type: ignore[no-any-return]
