@@ -1,7 +1,8 @@
 """``POST /`` and ``POST /fullstory``: a FullStory webhook becomes one FME event.
 
-verify → parse → guard (loop guard, then the mapping's drop) → deduplicate → map (the mapping's
-event rule, then its property filters) → resolve identity → deliver → outcome.
+authenticate (signature or Stream token) → parse → guard (loop guard, then the mapping's drop) →
+deduplicate (only bodies with an event time) → map (the mapping's event rule, then its property
+filters) → resolve identity → deliver → outcome.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def _identify(event: FullStoryEvent, instance: Instance) -> tuple[str, str, dict
         return Outcome(
             Reason.FULLSTORY_KEY_FORBIDDEN,
             "FullStory refused the user lookup (403): reading users needs an Admin or Architect API key, "
-            "and FULLSTORY_API_KEY has a Standard one",
+            "and FULLSTORY_API_KEY is likely a Standard one",
             log=log,
         )
     return Outcome(Reason.FULLSTORY_REJECTED, f"FullStory refused the user lookup: {reply.describe()}", log=log)
