@@ -6,6 +6,7 @@ from __future__ import annotations
 from fs2split import __version__
 from fs2split.config.keys import (
     FULLSTORY_API_KEY,
+    FULLSTORY_STREAM_TOKEN,
     FULLSTORY_WEBHOOK_SECRET,
     FULLSTORY_WEBHOOK_SECRET_PREVIOUS,
     SPLIT_API_KEY,
@@ -28,6 +29,7 @@ def handle(request: Request, instance: Instance) -> Outcome:
                 "fullstory_lookup": keys.configured(FULLSTORY_API_KEY),
                 "signature_required": keys.configured(FULLSTORY_WEBHOOK_SECRET),
                 "previous_secret": keys.configured(FULLSTORY_WEBHOOK_SECRET_PREVIOUS),
+                "stream_token_required": keys.configured(FULLSTORY_STREAM_TOKEN),
                 "traffic_type": settings.traffic_type,
                 "mapping": instance.mapping.summary() if instance.mapping else None,
             },

@@ -43,6 +43,7 @@ class Reason(StrEnum):
     # Refused by an upstream for a reason on our side (a key): retrying after the fix delivers.
     FME_UNAUTHORIZED = "fme_unauthorized"
     FULLSTORY_REJECTED = "fullstory_rejected"
+    FULLSTORY_KEY_FORBIDDEN = "fullstory_key_forbidden"
     # Not delivered yet: the sender should retry.
     FME_UNAVAILABLE = "fme_unavailable"
     FULLSTORY_UNAVAILABLE = "fullstory_unavailable"
@@ -72,12 +73,14 @@ STATUS: dict[Reason, int] = {
     Reason.TOKEN_INVALID: 401,
     Reason.NOT_FOUND: 404,
     Reason.METHOD_NOT_ALLOWED: 405,
-    Reason.IN_PROGRESS: 409,
+    # 503, not 409: FullStory and FME stop at any 4xx but retry a 5xx, and the first attempt may still fail.
+    Reason.IN_PROGRESS: 503,
     Reason.PAYLOAD_TOO_LARGE: 413,
     Reason.EVENT_INVALID: 422,
     Reason.FME_REJECTED: 422,
     Reason.FME_UNAUTHORIZED: 502,
     Reason.FULLSTORY_REJECTED: 502,
+    Reason.FULLSTORY_KEY_FORBIDDEN: 502,
     Reason.FME_UNAVAILABLE: 503,
     Reason.FULLSTORY_UNAVAILABLE: 503,
     Reason.FULLSTORY_KEY_MISSING: 503,
@@ -86,6 +89,10 @@ STATUS: dict[Reason, int] = {
     Reason.MAPPING_INVALID: 503,
     Reason.INTERNAL_ERROR: 500,
 }
+
+
+# How long a sender should wait before retrying a delivery another request is still making.
+IN_PROGRESS_RETRY_AFTER_S = 5.0
 
 
 @dataclass(frozen=True)

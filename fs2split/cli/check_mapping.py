@@ -43,4 +43,10 @@ def run(arguments: argparse.Namespace) -> int:
         f"mapping ok ({summary['source']}): {summary['rules']} event rule(s), {summary['drop']} drop glob(s); "
         f"properties: {summary['include']} include, {summary['exclude']} exclude, {summary['redact']} redact glob(s)"
     )
+    if loaded.streams is not None:
+        paths = loaded.streams
+        print(
+            f"streams: name={paths.name}, timestamp={paths.timestamp}, uid={paths.uid}, "
+            f"properties={paths.properties or '(none)'}"
+        )
     return 0

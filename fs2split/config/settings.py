@@ -35,11 +35,11 @@ class Settings:
     key_fallback: str = "none"
     uid_cache_ttl_s: float = 3600.0
     uid_cache_size: int = 10_000
-    signature_tolerance_s: float = 300.0
+    signature_tolerance_s: float = 6 * 3600.0  # FullStory retries for up to 5 hours
     max_body_bytes: int = 1024 * 1024
     impressions_max_body_bytes: int = 6 * 1024 * 1024
     impressions_max_inflated_bytes: int = 64 * 1024 * 1024
-    dedup_ttl_s: float = 3600.0
+    dedup_ttl_s: float = 6 * 3600.0
     dedup_size: int = 100_000
     impression_dedup_s: float = 1800.0
     impressions_concurrency: int = 16
@@ -59,6 +59,7 @@ class Settings:
         if key_fallback not in KEY_FALLBACKS:
             raise SettingsError(f"FS2SPLIT_KEY_FALLBACK: must be one of {', '.join(KEY_FALLBACKS)}")
         loop_guard = e.get("FS2SPLIT_LOOP_GUARD_EVENTS", "split_evaluation")
+        tolerance_s = _number(e, "FS2SPLIT_SIGNATURE_TOLERANCE_SECONDS", 6 * 3600.0, minimum=1)
         return cls(
             split_events_url=_url(e, "SPLIT_EVENTS_URL", DEFAULT_SPLIT_EVENTS_URL),
             fullstory_api_url=_url(e, "FULLSTORY_API_URL", DEFAULT_FULLSTORY_API_URL),
@@ -72,7 +73,7 @@ class Settings:
             key_fallback=key_fallback,
             uid_cache_ttl_s=_number(e, "FS2SPLIT_UID_CACHE_TTL_SECONDS", 3600.0, minimum=0),
             uid_cache_size=int(_number(e, "FS2SPLIT_UID_CACHE_SIZE", 10_000, minimum=1)),
-            signature_tolerance_s=_number(e, "FS2SPLIT_SIGNATURE_TOLERANCE_SECONDS", 300.0, minimum=1),
+            signature_tolerance_s=tolerance_s,
             max_body_bytes=int(_number(e, "FS2SPLIT_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)),
             impressions_max_body_bytes=int(
                 _number(e, "FS2SPLIT_IMPRESSIONS_MAX_BODY_BYTES", 6 * 1024 * 1024, minimum=1024)
@@ -80,7 +81,8 @@ class Settings:
             impressions_max_inflated_bytes=int(
                 _number(e, "FS2SPLIT_IMPRESSIONS_MAX_INFLATED_BYTES", 64 * 1024 * 1024, minimum=1024)
             ),
-            dedup_ttl_s=_number(e, "FS2SPLIT_DEDUP_TTL_SECONDS", 3600.0, minimum=0),
+            # A replay the signature window still accepts must be caught as a duplicate.
+            dedup_ttl_s=_number(e, "FS2SPLIT_DEDUP_TTL_SECONDS", max(6 * 3600.0, tolerance_s), minimum=0),
             dedup_size=int(_number(e, "FS2SPLIT_DEDUP_SIZE", 100_000, minimum=1)),
             impression_dedup_s=_number(e, "FS2SPLIT_IMPRESSION_DEDUP_SECONDS", 1800.0, minimum=0),
             impressions_concurrency=int(_number(e, "FS2SPLIT_IMPRESSIONS_CONCURRENCY", 16, minimum=1)),

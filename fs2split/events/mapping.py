@@ -9,6 +9,8 @@ Schema (every key optional; unknown keys are errors)::
       "Plan *": {traffic_type: account, key: account.id}
     drop: ["debug_*"]          # globs of event names never sent
     properties: {include: ["*"], exclude: ["*email*"], redact: ["*phone*"]}
+    streams: {name: event.type, timestamp: event.time, uid: who.id, properties: event.props}
+                               # dot paths into a Stream body of any shape (see `fs2split.events.streams`)
 
 Names, as the rest of fs2split sends them, are flattened dot paths that keep FullStory's type
 suffix (``order.total_real`` in a v1 webhook, ``order.total`` in a Streams body). Paths and
@@ -37,10 +39,13 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fs2split.events import fme_event
 from fs2split.outcome import Outcome, Reason
+
+if TYPE_CHECKING:
+    from fs2split.events.streams import StreamPaths
 
 REDACTED = "[redacted]"
 
@@ -94,11 +99,16 @@ class EventMapping:
     exclude: tuple[str, ...] = ()
     redact: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # harmless surprises worth a warning, e.g. a shadowed source
+    streams: StreamPaths | None = None  # where a Stream body of any shape holds the event's parts
 
     def __post_init__(self) -> None:
         # Property globs ignore case: they are kept lower-case, and names are lowered to match them.
         for name in ("include", "exclude", "redact"):
             object.__setattr__(self, name, tuple(glob.lower() for glob in getattr(self, name)))
+
+    def names_explicitly(self, property_name: str) -> bool:
+        """Whether ``properties.include`` names this property itself, not through a glob such as ``*``."""
+        return property_name.lower() in self.include
 
     def dropped_by(self, event_name: str) -> str | None:
         """The first ``drop`` glob matching the event name, or None."""

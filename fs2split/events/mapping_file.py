@@ -30,11 +30,14 @@ from fs2split.events.mapping import (
     shown,
 )
 from fs2split.events.mapping_source import DEFAULT_DIR, FILE_VARIABLE, INLINE_VARIABLE, LEGACY_FILE
+from fs2split.events.streams import StreamPaths
 
 MAX_FILE_BYTES = 1_000_000  # a mapping is a few lines; anything this large is the wrong file
-_TOP_KEYS = ("events", "drop", "properties")
+_TOP_KEYS = ("events", "drop", "properties", "streams")
 _RULE_KEYS = ("event_type", "value", "traffic_type", "key")
 _PROPERTY_KEYS = ("include", "exclude", "redact")
+_STREAMS_KEYS = ("name", "timestamp", "uid", "properties")
+_STREAMS_REQUIRED = ("name", "timestamp", "uid")
 
 
 def load(env: Mapping[str, str] | None = None, *, legacy_dir: Path | None = DEFAULT_DIR) -> EventMapping | None:
@@ -98,6 +101,26 @@ def parse(document: Any, source: str, *, notes: tuple[str, ...] = ()) -> EventMa
         exclude=_globs(properties.get("exclude"), "properties.exclude", source),
         redact=_globs(properties.get("redact"), "properties.redact", source),
         notes=notes,
+        streams=_streams(document.get("streams"), source),
+    )
+
+
+def _streams(section: Any, source: str) -> StreamPaths | None:
+    """Dot paths into a Stream body; name, timestamp and uid are required, properties is optional."""
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise MappingError(source, "streams", f"must be a mapping of {', '.join(_STREAMS_KEYS)} to dot paths")
+    _known_keys(section, _STREAMS_KEYS, "streams.", source)
+    for key in _STREAMS_REQUIRED:
+        if section.get(key) is None:
+            raise MappingError(source, f"streams.{key}", "is required: the dot path where each Stream body holds it")
+    paths = {key: _path(section.get(key), f"streams.{key}", source) for key in _STREAMS_KEYS}
+    return StreamPaths(
+        name=paths["name"] or "",
+        timestamp=paths["timestamp"] or "",
+        uid=paths["uid"] or "",
+        properties=paths["properties"],
     )
 
 

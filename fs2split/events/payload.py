@@ -1,17 +1,22 @@
-"""Parse what FullStory POSTs: the v1 webhook (``recording.event.custom``, ``test``, others) and
-the Streams (v2) body, which already names the user."""
+"""Parse what FullStory POSTs: the v1 webhook (``recording.event.custom``, ``test``, others), the
+older fixed Streams (v2) body with a ``user`` block, and today's Streams (read by `streams`), whose
+body the customer builds. Every event carries a fingerprint of its parsed JSON for deduplication."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fs2split.outcome import Outcome, Reason
+
+if TYPE_CHECKING:
+    from fs2split.events import streams
 
 CUSTOM_EVENT = "recording.event.custom"
 TEST_EVENT = "test"
@@ -21,6 +26,7 @@ MAX_NAME_CHARS = 250  # FullStory's own limit on event names
 class Kind(StrEnum):
     CUSTOM = "custom"  # v1 recording.event.custom
     STREAMS = "streams"  # v2 Streams body with a user block
+    STREAM = "stream"  # a Stream built with Field Mapping: its uid is the FME key, no lookup
 
 
 @dataclass(frozen=True)
@@ -33,20 +39,68 @@ class FullStoryEvent:
     uid: str | None = None  # Streams: the app's own id for the user
     user_id: str | None = None  # Streams: FullStory's id for the user
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Personal fields of a flat Stream, sent only when the mapping names them explicitly.
+    withheld: dict[str, Any] = field(default_factory=dict)
+    # False when the body has no event time: identical bodies are then repeats, not redeliveries.
+    timed: bool = True
+    fingerprint: str = ""  # sha256 of the body's JSON, whitespace and key order aside
 
 
-def parse(body: bytes) -> FullStoryEvent | Outcome:
-    """A custom event to deliver, or the outcome for anything else (test, ignored, malformed)."""
+ARRIVAL_NOTE = "no event time in the body: used the arrival time"
+
+
+def parse(body: bytes, paths: streams.StreamPaths | None = None) -> FullStoryEvent | Outcome:
+    """A custom event to deliver, or the outcome for anything else (test, ignored, malformed).
+
+    ``paths``: the mapping's ``streams`` section; when given, every body that is not a v1 webhook
+    is read through it."""
     document = _load_json(body)
     if isinstance(document, Outcome):
         return document
     if not isinstance(document, dict):
         return _invalid("the body is JSON but not an object")
+    parsed = _parse_document(document, paths)
+    if isinstance(parsed, Outcome):
+        return parsed
+    try:
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:  # parsed a little less deep in the stack than it is written back
+        return Outcome(Reason.INVALID_JSON, "the body is nested too deeply")
+    return replace(parsed, fingerprint=hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def _parse_document(document: dict[str, Any], paths: streams.StreamPaths | None) -> FullStoryEvent | Outcome:
     if "eventName" in document:
         return _parse_v1(document)
+    # Only now: a function that receives v1 webhooks alone never loads the Streams readers.
+    from fs2split.events import streams
+
+    if paths is not None:
+        return _stream_event(streams.read_mapped(document, paths))
+    if streams.is_flat(document):
+        return _stream_event(streams.read_flat(document))
     if document.get("api_version") == "v2" or isinstance(document.get("user"), dict):
         return _parse_streams(document)
-    return _invalid("neither a FullStory webhook (no eventName) nor a Streams event (no user)")
+    return _invalid(
+        "neither a FullStory webhook (no eventName) nor a Stream (no event_type); "
+        "for another shape, name its fields in the mapping's streams section"
+    )
+
+
+def _stream_event(read: streams.StreamEvent | str) -> FullStoryEvent | Outcome:
+    if isinstance(read, str):
+        return _invalid(read)
+    timed = read.timestamp_ms is not None
+    return FullStoryEvent(
+        Kind.STREAM,
+        read.name,
+        read.properties,
+        read.timestamp_ms if read.timestamp_ms is not None else int(time.time() * 1000),
+        uid=read.uid,
+        notes=() if timed else (ARRIVAL_NOTE,),
+        withheld=read.withheld,
+        timed=timed,
+    )
 
 
 def _load_json(body: bytes) -> Any:
@@ -82,7 +136,9 @@ def _parse_v1(document: dict[str, Any]) -> FullStoryEvent | Outcome:
     session_url = data.get("sessionUrl")
     if session_url is not None and not isinstance(session_url, str):
         return _invalid("data.sessionUrl must be a string")
-    return FullStoryEvent(Kind.CUSTOM, name, properties, timestamp_ms, session_url=session_url, notes=notes)
+    return FullStoryEvent(
+        Kind.CUSTOM, name, properties, timestamp_ms, session_url=session_url, notes=notes, timed=not notes
+    )
 
 
 def _parse_streams(document: dict[str, Any]) -> FullStoryEvent | Outcome:
@@ -101,6 +157,7 @@ def _parse_streams(document: dict[str, Any]) -> FullStoryEvent | Outcome:
         uid=_id_string(user.get("uid")),
         user_id=_id_string(user.get("id")),
         notes=notes,
+        timed=not notes,
     )
 
 
@@ -121,7 +178,7 @@ def _name_properties_timestamp(
     notes: tuple[str, ...] = ()
     if raw_timestamp is None:
         timestamp_ms = int(time.time() * 1000)
-        notes = ("no timestamp in the webhook: used the arrival time",)
+        notes = (ARRIVAL_NOTE,)
     else:
         parsed = _timestamp_ms(raw_timestamp)
         if parsed is None:

@@ -1,12 +1,12 @@
 """``POST /`` and ``POST /fullstory``: a FullStory webhook becomes one FME event.
 
-verify → parse → guard (loop guard, then the mapping's drop) → deduplicate → map (the mapping's
-event rule, then its property filters) → resolve identity → deliver → outcome.
+authenticate (signature or Stream token) → parse → guard (loop guard, then the mapping's drop) →
+deduplicate (only bodies with an event time) → map (the mapping's event rule, then its property
+filters) → resolve identity → deliver → outcome.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import replace
 
@@ -14,21 +14,15 @@ from fs2split import logs
 from fs2split.clients.fme_api import FmeApi
 from fs2split.clients.fullstory_api import FullStoryApi, Lookup
 from fs2split.clients.upstream import Reply, budget
-from fs2split.config.keys import (
-    FULLSTORY_API_KEY,
-    FULLSTORY_WEBHOOK_SECRET,
-    FULLSTORY_WEBHOOK_SECRET_PREVIOUS,
-    SPLIT_API_KEY,
-    SecretUnavailable,
-)
-from fs2split.events import fme_event, mapping, signature
+from fs2split.config.keys import FULLSTORY_API_KEY, SPLIT_API_KEY, SecretUnavailable
+from fs2split.events import authentication, fme_event, mapping
 from fs2split.events.event_type import to_event_type
 from fs2split.events.identity import user_id_from_session_url
 from fs2split.events.payload import FullStoryEvent, Kind, parse
 from fs2split.events.properties import flatten
 from fs2split.http_types import Request
 from fs2split.instance import Instance
-from fs2split.outcome import Outcome, Reason
+from fs2split.outcome import IN_PROGRESS_RETRY_AFTER_S, Outcome, Reason
 from fs2split.stores.dedup import Claim
 
 
@@ -41,14 +35,21 @@ def handle(request: Request, instance: Instance) -> Outcome:
     if len(request.body) > instance.settings.max_body_bytes:
         return Outcome(Reason.PAYLOAD_TOO_LARGE, f"the body is larger than {instance.settings.max_body_bytes} bytes")
     try:
-        refused = _verify_signature(request, instance)
+        refused = authentication.refusal(request, instance)
     except SecretUnavailable as error:
         return Outcome(Reason.SECRET_UNAVAILABLE, str(error))
     if refused:
         return refused
-    parsed = parse(request.body)
+    parsed = parse(request.body, instance.mapping.streams if instance.mapping else None)
     if isinstance(parsed, Outcome):
         return parsed
+    outcome = _guarded(parsed, instance)
+    if parsed.notes:
+        return replace(outcome, body={**outcome.body, "notes": list(parsed.notes)})
+    return outcome
+
+
+def _guarded(parsed: FullStoryEvent, instance: Instance) -> Outcome:
     if parsed.name.strip().lower() in instance.settings.loop_guard_events:
         return Outcome(Reason.LOOP_GUARD, f"{parsed.name!r} is written by fs2split itself; not sent back to FME")
     dropped_by = instance.mapping.dropped_by(parsed.name) if instance.mapping else None
@@ -62,12 +63,20 @@ def handle(request: Request, instance: Instance) -> Outcome:
         # Nothing is delivered, so nothing needs remembering: a newcomer may replay a sample.
         with budget(instance.settings.retry_budget_s):
             return _deliver(parsed, instance)
-    dedup_key = hashlib.sha256(request.body).hexdigest()
+    if not parsed.timed:
+        # Without an event time, identical bodies are a user repeating an action, not a redelivery.
+        with budget(instance.settings.retry_budget_s):
+            return _deliver(parsed, instance)
+    dedup_key = parsed.fingerprint
     claim = instance.dedup.claim(dedup_key)
     if claim is Claim.DONE:
         return Outcome(Reason.DUPLICATE, "this webhook was already delivered; nothing sent again")
     if claim is Claim.IN_FLIGHT:
-        return Outcome(Reason.IN_PROGRESS, "this webhook is being delivered by another request; retry later")
+        return Outcome(
+            Reason.IN_PROGRESS,
+            "this webhook is being delivered by another request; retry later",
+            retry_after=IN_PROGRESS_RETRY_AFTER_S,
+        )
     outcome = Outcome(Reason.INTERNAL_ERROR, "delivery did not finish")
     try:
         with budget(instance.settings.retry_budget_s):
@@ -80,23 +89,13 @@ def handle(request: Request, instance: Instance) -> Outcome:
     return outcome
 
 
-def _verify_signature(request: Request, instance: Instance) -> Outcome | None:
-    current = instance.keys.get(FULLSTORY_WEBHOOK_SECRET)
-    if current is None:
-        return None
-    previous = instance.keys.get(FULLSTORY_WEBHOOK_SECRET_PREVIOUS)
-    problem = signature.verify(
-        request.header(signature.HEADER),
-        request.body,
-        [current, previous] if previous else [current],
-        tolerance_s=instance.settings.signature_tolerance_s,
-    )
-    return Outcome(Reason.SIGNATURE_INVALID, problem) if problem else None
-
-
 def _deliver(event: FullStoryEvent, instance: Instance) -> Outcome:
     settings = instance.settings
-    mapped = mapping.apply(instance.mapping, event.name, event.properties)
+    properties = event.properties
+    if event.withheld and instance.mapping is not None:
+        named = instance.mapping.names_explicitly
+        properties = {**properties, **{k: v for k, v in event.withheld.items() if named(k)}}
+    mapped = mapping.apply(instance.mapping, event.name, properties)
     if isinstance(mapped, Outcome):
         return mapped
     if mapped.key is not None:
@@ -149,6 +148,10 @@ def _deliver(event: FullStoryEvent, instance: Instance) -> Outcome:
 
 def _identify(event: FullStoryEvent, instance: Instance) -> tuple[str, str, dict[str, object]] | Outcome:
     """(key, where it came from, log fields), or why there is no key."""
+    if event.kind is Kind.STREAM:
+        if event.uid:
+            return event.uid, "uid", {"lookup": "none"}
+        return Outcome(Reason.ANONYMOUS_USER, "the Stream names no user_id (the user was never identified); not sent")
     if event.kind is Kind.STREAMS:
         if event.uid:
             return event.uid, "uid", {"lookup": "none"}
@@ -184,6 +187,13 @@ def _identify(event: FullStoryEvent, instance: Instance) -> tuple[str, str, dict
             f"FullStory user lookup failed: {reply.describe()}",
             log=log,
             retry_after=reply.retry_after,
+        )
+    if reply.status == 403:
+        return Outcome(
+            Reason.FULLSTORY_KEY_FORBIDDEN,
+            "FullStory refused the user lookup (403): reading users needs an Admin or Architect API key, "
+            "and FULLSTORY_API_KEY is likely a Standard one",
+            log=log,
         )
     return Outcome(Reason.FULLSTORY_REJECTED, f"FullStory refused the user lookup: {reply.describe()}", log=log)
 

@@ -33,7 +33,7 @@ from fs2split.http_types import Request
 from fs2split.impressions import event as impressions
 from fs2split.impressions.event import Impression, Problem
 from fs2split.instance import Instance
-from fs2split.outcome import Outcome, Reason
+from fs2split.outcome import IN_PROGRESS_RETRY_AFTER_S, Outcome, Reason
 from fs2split.stores.dedup import Claim, DedupStore
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -304,6 +304,7 @@ def _outcome(batch: _Batch, results: list[_Result], log: dict[str, Any]) -> Outc
             f"{fates[_Fate.ELSEWHERE]} impressions are still being delivered by another request; retry later",
             body=counts,
             log=log,
+            retry_after=IN_PROGRESS_RETRY_AFTER_S,
         )
     if counts["delivered"]:
         reason, message = Reason.DELIVERED, f"{counts['delivered']} impressions delivered to FullStory"

@@ -205,7 +205,8 @@ def test_concurrent_redelivery_is_told_to_retry_instead_of_sending_twice(up: Fak
     second = deliver(bridge, body)
     first.join()
 
-    assert (second.status, second.body["reason"]) == (409, "in_progress")
+    assert (second.status, second.body["reason"]) == (503, "in_progress")
+    assert 1 <= int(second.headers["Retry-After"]) <= 10
     assert answers[0].body["reason"] == "delivered"
     assert len(up.fme_events()) == 1
 

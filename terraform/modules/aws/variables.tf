@@ -99,8 +99,9 @@ variable "secret_arns" {
   validation {
     condition = alltrue([for name in keys(var.secret_arns) : contains([
       "SPLIT_API_KEY", "FULLSTORY_API_KEY", "FULLSTORY_WEBHOOK_SECRET", "FULLSTORY_WEBHOOK_SECRET_PREVIOUS", "SPLIT_IMPRESSIONS_TOKEN",
+      "FULLSTORY_STREAM_TOKEN",
     ], name)])
-    error_message = "secret_arns keys may be SPLIT_API_KEY, FULLSTORY_API_KEY, FULLSTORY_WEBHOOK_SECRET, FULLSTORY_WEBHOOK_SECRET_PREVIOUS and SPLIT_IMPRESSIONS_TOKEN."
+    error_message = "secret_arns keys may be SPLIT_API_KEY, FULLSTORY_API_KEY, FULLSTORY_WEBHOOK_SECRET, FULLSTORY_WEBHOOK_SECRET_PREVIOUS, SPLIT_IMPRESSIONS_TOKEN and FULLSTORY_STREAM_TOKEN."
   }
 
   validation {
@@ -123,6 +124,7 @@ variable "environment" {
   validation {
     condition = alltrue([for key in keys(var.environment) : !contains([
       "SPLIT_API_KEY", "FULLSTORY_API_KEY", "FULLSTORY_WEBHOOK_SECRET", "FULLSTORY_WEBHOOK_SECRET_PREVIOUS", "SPLIT_IMPRESSIONS_TOKEN",
+      "FULLSTORY_STREAM_TOKEN",
     ], key)])
     error_message = "environment must not hold secret values: pass secret ARNs in secret_arns instead."
   }

@@ -88,8 +88,9 @@ variable "secrets" {
   validation {
     condition = alltrue([for name in var.secrets : contains([
       "SPLIT_API_KEY", "FULLSTORY_API_KEY", "FULLSTORY_WEBHOOK_SECRET", "FULLSTORY_WEBHOOK_SECRET_PREVIOUS", "SPLIT_IMPRESSIONS_TOKEN",
+      "FULLSTORY_STREAM_TOKEN",
     ], name)])
-    error_message = "secrets may hold SPLIT_API_KEY, FULLSTORY_API_KEY, FULLSTORY_WEBHOOK_SECRET, FULLSTORY_WEBHOOK_SECRET_PREVIOUS and SPLIT_IMPRESSIONS_TOKEN."
+    error_message = "secrets may hold SPLIT_API_KEY, FULLSTORY_API_KEY, FULLSTORY_WEBHOOK_SECRET, FULLSTORY_WEBHOOK_SECRET_PREVIOUS, SPLIT_IMPRESSIONS_TOKEN and FULLSTORY_STREAM_TOKEN."
   }
 }
 
@@ -123,6 +124,7 @@ variable "environment" {
   validation {
     condition = alltrue([for key in keys(var.environment) : !contains([
       "SPLIT_API_KEY", "FULLSTORY_API_KEY", "FULLSTORY_WEBHOOK_SECRET", "FULLSTORY_WEBHOOK_SECRET_PREVIOUS", "SPLIT_IMPRESSIONS_TOKEN",
+      "FULLSTORY_STREAM_TOKEN",
     ], key)])
     error_message = "environment must not hold secret values: create them with the secrets variable instead."
   }
