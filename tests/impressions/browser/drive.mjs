@@ -25,6 +25,11 @@ const context = await chromium.launchPersistentContext(userDataDir, {
   args: ARGS,
   timeout: 60_000,
 });
+// Ends the browser itself well before pytest's own timeout would kill only this process and orphan Chromium.
+const deadline = setTimeout(() => {
+  process.stderr.write('drive.mjs: the browser run took over 200 s\n');
+  context.close().finally(() => process.exit(1));
+}, 200_000);
 const held = [];
 const scriptRequests = [];
 await context.route(FULLSTORY_SCRIPT, (route) => {
@@ -80,6 +85,7 @@ try {
   await run('blocked', blocked, '/module.html?form=module');
   await blocked.page.close();
 } finally {
+  clearTimeout(deadline);
   await context.close();
 }
 process.stdout.write(JSON.stringify(result));
