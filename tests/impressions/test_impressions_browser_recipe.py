@@ -1,5 +1,6 @@
-"""The browser recipe (``examples/browser/split-evaluation-listener.js``) run in Node with a recording ``FS``:
-what it sends must be what the server side sends, so one FullStory segment covers both."""
+"""The browser recipe (``examples/browser/split-evaluation-listener.js`` and its ES module twin ``.mjs``) run in
+Node with a recording ``FS``: what it sends must be what the server side sends, so one FullStory segment covers
+both. The real browser, SDK and FullStory snippet are in ``test_impressions_browser_e2e.py``."""
 
 from __future__ import annotations
 
@@ -14,32 +15,63 @@ import pytest
 from fs2split.impressions import event as impressions
 
 NODE = shutil.which("node")
-RECIPE = Path(__file__).resolve().parents[2] / "examples" / "browser" / "split-evaluation-listener.js"
+RECIPES = Path(__file__).resolve().parents[2] / "examples" / "browser"
+CLASSIC = RECIPES / "split-evaluation-listener.js"
+MODULE = RECIPES / "split-evaluation-listener.mjs"
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
-# Loads the recipe as a page would (a plain script defining a global), with FS recording its calls.
+# Loads the recipe as a page would: the classic script defines a global, the ES module is imported. FS records
+# its calls; "session" gives the page a sessionStorage that starts with what an earlier page left in it, and
+# "blocked" one that throws as a browser blocking storage does.
 HARNESS = """
-const [recipe, options, evaluations, withFs] = process.argv.slice(1);
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+const [recipe, options, evaluations, withFs, storage, stored] = process.argv.slice(1);
 const calls = [];
 if (withFs === "yes") globalThis.FS = (...args) => { calls.push(args); };
-require(recipe);
-const listener = globalThis.createFullStoryImpressionListener(JSON.parse(options));
+if (withFs === "throws") globalThis.FS = () => { throw new Error("FullStory failed"); };
+const items = new Map(Object.entries(JSON.parse(stored)));
+const store = {
+  getItem: (k) => (items.has(k) ? items.get(k) : null),
+  setItem: (k, v) => { items.set(k, String(v)); },
+  removeItem: (k) => { items.delete(k); },
+};
+if (storage === "session") globalThis.sessionStorage = store;
+if (storage === "blocked") {
+  Object.defineProperty(globalThis, "sessionStorage", { get() { throw new Error("SecurityError"); } });
+}
+const create = recipe.endsWith(".mjs")
+  ? (await import(pathToFileURL(recipe).href)).createFullStoryImpressionListener
+  : (createRequire(import.meta.url)(recipe), globalThis.createFullStoryImpressionListener);
+const listener = create(JSON.parse(options));
 for (const data of JSON.parse(evaluations)) listener.logImpression(data);
-process.stdout.write(JSON.stringify(calls));
+process.stdout.write(JSON.stringify({ calls, stored: Object.fromEntries(items) }));
 """
 
 
-def run_recipe(evaluations: list[Any], options: dict[str, Any] | None = None, with_fs: bool = True) -> list[Any]:
+def run_page(
+    evaluations: list[Any],
+    options: dict[str, Any] | None = None,
+    *,
+    with_fs: bool | str = True,
+    recipe: Path = CLASSIC,
+    storage: str = "none",
+    stored: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One page load: what ``FS`` was called with and what sessionStorage holds afterwards."""
     done = subprocess.run(
         [
             NODE or "node",
+            "--input-type=module",
             "-e",
             HARNESS,
-            str(RECIPE),
+            str(recipe),
             json.dumps(options or {}),
             json.dumps(evaluations),
-            "yes" if with_fs else "no",
+            with_fs if isinstance(with_fs, str) else "yes" if with_fs else "no",
+            storage,
+            json.dumps(stored or {}),
         ],
         capture_output=True,
         text=True,
@@ -47,6 +79,10 @@ def run_recipe(evaluations: list[Any], options: dict[str, Any] | None = None, wi
         check=True,
     )
     return json.loads(done.stdout)
+
+
+def run_recipe(evaluations: list[Any], options: dict[str, Any] | None = None, with_fs: bool = True) -> list[Any]:
+    return run_page(evaluations, options, with_fs=with_fs)["calls"]
 
 
 def js_evaluation(**changes: Any) -> dict[str, Any]:
@@ -126,3 +162,46 @@ def test_given_data_that_is_not_an_impression_then_the_listener_neither_throws_n
 
 def test_given_fullstory_is_not_on_the_page_then_the_listener_does_not_throw() -> None:
     assert run_recipe([js_evaluation()], with_fs=False) == []
+
+
+@pytest.mark.parametrize("recipe", [CLASSIC, MODULE], ids=["classic", "module"])
+def test_given_either_published_form_then_fs_gets_the_server_side_properties(recipe: Path) -> None:
+    [call] = run_page([js_evaluation()], {"environmentName": "Production"}, recipe=recipe)["calls"]
+
+    assert call == ["trackEvent", {"name": "split_evaluation", "properties": server_properties()}]
+
+
+def test_given_once_session_then_an_impression_sent_before_a_reload_is_not_sent_again() -> None:
+    first = run_page([js_evaluation()], {"once": "session"}, storage="session")
+    evaluations = [js_evaluation(), js_evaluation(treatment="off")]
+    reloaded = run_page(evaluations, {"once": "session"}, storage="session", stored=first["stored"])
+
+    assert len(first["calls"]) == 1
+    assert [c[1]["properties"]["impression"]["treatment"] for c in reloaded["calls"]] == ["off"]
+
+
+def test_given_once_page_then_a_reload_sends_the_impression_again_and_stores_nothing() -> None:
+    first = run_page([js_evaluation()], storage="session")
+    reloaded = run_page([js_evaluation()], storage="session", stored=first["stored"])
+
+    assert (len(first["calls"]), len(reloaded["calls"]), first["stored"]) == (1, 1, {})
+
+
+def test_given_once_session_where_storage_is_blocked_then_each_impression_is_sent_once_per_page() -> None:
+    calls = run_page([js_evaluation()] * 3, {"once": "session"}, storage="blocked")["calls"]
+
+    assert len(calls) == 1
+
+
+def test_given_once_session_then_a_throwing_fs_leaves_the_impression_unsent_for_a_later_try() -> None:
+    page = run_page([js_evaluation()], {"once": "session"}, with_fs="throws", storage="session")
+
+    assert page["stored"] == {}
+
+
+def test_given_the_committed_recipe_files_then_they_are_the_build_of_the_one_source() -> None:
+    done = subprocess.run(
+        [NODE or "node", str(RECIPES / "build.mjs"), "--check"], capture_output=True, text=True, timeout=30
+    )
+
+    assert done.returncode == 0, done.stderr
