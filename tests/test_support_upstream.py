@@ -159,7 +159,8 @@ def test_batch_import_job(up: FakeUpstream) -> None:
     assert job["status"] == "PROCESSING"
 
     status = requests.get(f"{up.url}/v2/events/batch/{job['id']}", headers=FS, timeout=5)
-    assert status.json() == {"job": {"id": job["id"], "status": "COMPLETED"}}
+    assert status.json()["job"]["status"] == "COMPLETED"
+    assert (status.json()["imports"], status.json()["errors"]) == (2, 0)
     assert up.fullstory_events() == [EVENT, second]
 
     assert requests.get(f"{up.url}/v2/events/batch/nope", headers=FS, timeout=5).status_code == 404
