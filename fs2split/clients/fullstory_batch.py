@@ -8,6 +8,7 @@ usable job id is not a job.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -57,10 +58,14 @@ class FullStoryBatchApi:
         self._base_url = base_url.rstrip("/") + "/v2/events/batch"
         self._headers = {"Authorization": f"Basic {api_key}", "Accept": "application/json"}
 
-    def create_job(self, events: list[dict[str, Any]], idempotency_key: KeyOfBody | None = None) -> JobCreated:
-        if not 0 < len(events) <= MAX_REQUESTS:
-            raise ValueError(f"a batch job holds 1 to {MAX_REQUESTS} requests, not {len(events)}")
-        body = encode_json({"requests": events})
+    def create_job(self, events: Iterable[dict[str, Any]], idempotency_key: KeyOfBody | None = None) -> JobCreated:
+        # Encoded one event at a time, so 50,000 event dicts never exist at once; the bytes are exactly
+        # encode_json({"requests": [...]}), which the Idempotency-Key is derived from.
+        encoded = [encode_json(event) for event in events]
+        if not 0 < len(encoded) <= MAX_REQUESTS:
+            raise ValueError(f"a batch job holds 1 to {MAX_REQUESTS} requests, not {len(encoded)}")
+        body = b'{"requests":[' + b",".join(encoded) + b"]}"
+        del encoded
         headers = dict(self._headers)
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key(body)

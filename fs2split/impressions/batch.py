@@ -69,7 +69,7 @@ def write(unique: list[Impression], api: FullStoryBatchApi, seen: DedupStore, th
             _release(seen, chunk)
             result.unsent += len(chunk)
             continue
-        created = api.create_job([impressions.to_event(i) for i, _ in chunk], impressions.idempotency_key)
+        created = api.create_job((impressions.to_event(i) for i, _ in chunk), impressions.idempotency_key)
         if created.job_id is not None:
             for _, key in chunk:
                 seen.done(key)

@@ -90,6 +90,7 @@ def handle(request: Request, instance: Instance) -> Outcome:
     if isinstance(items, Outcome):
         return items
     batch = _prepare(items)
+    del body, items  # tens of MB for a large webhook: free them before delivery holds the events too
     if batch.problems:
         logs.emit(
             logging.WARNING,
