@@ -60,6 +60,9 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.log is not None:
         try:
             lines = _read_lines(arguments.log)
+            if lines and lines[0].lstrip().startswith("["):
+                # `gcloud logging read --format=json`: one JSON array over many lines; one entry per line then.
+                lines = _entries_as_lines(lines)
         except OSError as error:
             print(f"cannot read {arguments.log}: {error.strerror}", file=sys.stderr)
             return 2
@@ -182,12 +185,19 @@ def _duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
-def _read_lines(path: Path) -> Iterator[str]:
+def _read_lines(path: Path) -> list[str]:
     if str(path) == "-":
-        yield from sys.stdin
-        return
+        return sys.stdin.readlines()
     with path.open(encoding="utf-8", errors="replace") as file:
-        yield from file
+        return file.readlines()
+
+
+def _entries_as_lines(lines: list[str]) -> list[str]:
+    try:
+        entries = json.loads("".join(lines))
+    except ValueError:
+        return lines
+    return [json.dumps(entry) for entry in entries] if isinstance(entries, list) else lines
 
 
 def _json_in(line: str) -> dict[str, Any] | None:

@@ -191,3 +191,17 @@ def test_given_no_api_key_then_exit_1_naming_the_setting(up: FakeUpstream) -> No
 
     assert run.returncode == 1
     assert "FULLSTORY_API_KEY" in run.stderr
+
+
+def test_given_a_cloud_logging_json_export_then_the_jobs_in_its_entries_are_read(
+    up: FakeUpstream, bridge: Instance, tmp_path: Path
+) -> None:
+    # `gcloud logging read --format=json`: an indented JSON array, each line's fields under jsonPayload.
+    line = json.loads(log_lines_of(lambda: webhook(bridge, 120)).strip())
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps([{"jsonPayload": line, "timestamp": line["time"]}], indent=2))
+
+    run = jobs_command(up, "--log", str(export))
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[:2] == [line["fullstory_jobs"][0]["id"], "COMPLETED"]
