@@ -33,7 +33,7 @@ class Plan:
     slow_users: int = 20
     memory_events: int = 10_000
     memory_users: int = 1_000
-    impressions: int = 1_000
+    impressions: tuple[int, int, int] = (1_000, 10_000, 50_000)  # one webhook each; the middle one has the target
     impressions_repetitions: int = 3
     listener_batches: int = 200
     listener_batch_size: int = 100
@@ -47,7 +47,7 @@ QUICK = Plan(
     slow_users=2,
     memory_events=60,
     memory_users=10,
-    impressions=40,
+    impressions=(120, 240, 360),
     impressions_repetitions=1,
     listener_batches=4,
     listener_batch_size=40,
@@ -82,7 +82,9 @@ def measure(plan: Plan) -> list[Metric]:
     with FakeUpstream() as up:
         # Booted together (in parallel), used one after another.
         fs2split, bare, at_info = serve_fs2split(up), serve_bare(), serve_fs2split(up, "fs2split-info", "INFO")
-        with served(fs2split, bare, at_info):
+        # Its own instance: a 50,000-impression webhook's peak memory is its own figure, not the memory row's.
+        volume = serve_fs2split(up, "fs2split-volume")
+        with served(fs2split, bare, at_info, volume):
             _stage("round trips")
             metrics += round_trips.run(up, fs2split, workload, plan.events, plan.users)
             _stage("warm latency")
@@ -98,7 +100,7 @@ def measure(plan: Plan) -> list[Metric]:
                 slow_users=plan.slow_users,
             )
             _stage("impressions batch")
-            metrics += impressions_batch.run(up, fs2split, plan.impressions, plan.impressions_repetitions)
+            metrics += impressions_batch.run(up, volume, plan.impressions, plan.impressions_repetitions)
             # Last: the peak of an instance that has also done everything above.
             _stage("memory")
             metrics += memory.run(up, fs2split, workload, plan.memory_events, plan.memory_users)

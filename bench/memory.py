@@ -96,7 +96,7 @@ def run(up: FakeUpstream, fs2split: Served, workload: Workload, events: int, use
             "RSS of the serving process before those events (VmRSS)",
             before_kb / 1024,
             " MB",
-            note="already warm: it served the latency and impressions runs",
+            note="already warm: it served the latency runs (impressions run on an instance of their own)",
         ),
         Metric(
             "memory.arbiter_peak_mb",

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 COMMANDS = (
     "fs2split.cli.check_mapping",
     "fs2split.cli.doctor",
+    "fs2split.cli.impressions_jobs",
 )
 
 

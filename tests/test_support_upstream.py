@@ -159,7 +159,8 @@ def test_batch_import_job(up: FakeUpstream) -> None:
     assert job["status"] == "PROCESSING"
 
     status = requests.get(f"{up.url}/v2/events/batch/{job['id']}", headers=FS, timeout=5)
-    assert status.json() == {"job": {"id": job["id"], "status": "COMPLETED"}}
+    assert status.json()["job"]["status"] == "COMPLETED"
+    assert (status.json()["imports"], status.json()["errors"]) == (2, 0)
     assert up.fullstory_events() == [EVENT, second]
 
     assert requests.get(f"{up.url}/v2/events/batch/nope", headers=FS, timeout=5).status_code == 404
@@ -542,3 +543,28 @@ def test_real_splitio_sdk_evaluates_flags_and_calls_the_impression_listener(up: 
     assert [(e["key"], e["eventTypeId"], e["value"]) for e in up.fme_events()] == [("u1", "purchase", 3.0)]
     assert {r.headers["authorization"] for r in up.calls(path_prefix="/api/")} == {"Bearer sdk-test-key"}
     assert all(r.status == 200 or r.path == "/api/events/bulk" for r in up.requests)
+
+
+def test_batch_idempotency_key_returns_the_same_job_and_refuses_another_body(up: FakeUpstream) -> None:
+    headers = {**FS, "Idempotency-Key": "job-key"}
+    first = requests.post(f"{up.url}/v2/events/batch", json={"requests": [EVENT]}, headers=headers, timeout=5)
+    repeat = requests.post(f"{up.url}/v2/events/batch", json={"requests": [EVENT]}, headers=headers, timeout=5)
+    other = requests.post(f"{up.url}/v2/events/batch", json={"requests": [EVENT, EVENT]}, headers=headers, timeout=5)
+
+    assert (first.status_code, repeat.status_code, other.status_code) == (200, 200, 400)
+    assert repeat.json()["job"]["id"] == first.json()["job"]["id"]
+    assert list(up.fullstory_jobs()) == [first.json()["job"]["id"]]
+
+
+def test_set_job_drives_status_and_paged_errors(up: FakeUpstream) -> None:
+    up.set_job("j1", "FAILED", [{"code": "c", "message": f"m{n}"} for n in range(3)])
+    up.errors_page_size = 2
+
+    status = requests.get(f"{up.url}/v2/events/batch/j1", headers=FS, timeout=5).json()
+    page1 = requests.get(f"{up.url}/v2/events/batch/j1/errors", headers=FS, timeout=5).json()
+    token = page1["next_page_token"]
+    page2 = requests.get(f"{up.url}/v2/events/batch/j1/errors?next_page_token={token}", headers=FS, timeout=5).json()
+
+    assert (status["job"]["status"], status["errors"]) == ("FAILED", 3)
+    assert [e["message"] for e in page1["results"] + page2["results"]] == ["m0", "m1", "m2"]
+    assert "next_page_token" not in page2

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-from fs2split.clients.upstream import Reply, Upstream
+from fs2split.clients.upstream import Reply, Upstream, encode_json
+
+# Derives an Idempotency-Key from the exact bytes of a request body.
+KeyOfBody = Callable[[bytes], str]
 
 
 class Lookup(StrEnum):
@@ -47,8 +51,9 @@ class FullStoryApi:
             return UserLookup(Lookup.UNAVAILABLE, None, reply)
         return UserLookup(Lookup.REJECTED, None, reply)
 
-    def create_event(self, event: dict[str, Any], idempotency_key: str | None = None) -> Reply:
+    def create_event(self, event: dict[str, Any], idempotency_key: KeyOfBody | None = None) -> Reply:
+        body = encode_json(event)
         headers = dict(self._headers)
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        return self._upstream.request("POST", f"{self._base_url}/v2/events", headers=headers, json_body=event)
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key(body)
+        return self._upstream.request("POST", f"{self._base_url}/v2/events", headers=headers, data=body)

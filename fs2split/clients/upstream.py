@@ -46,6 +46,11 @@ def budget(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+def encode_json(value: Any) -> bytes:
+    """The exact bytes ``request(json_body=value)`` sends, so a caller can derive a key from them."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
 def remaining() -> float | None:
     deadline = _deadline.get()
     return None if deadline is None else deadline - time.monotonic()
@@ -147,14 +152,17 @@ class Upstream:
         *,
         headers: Mapping[str, str],
         json_body: Any = None,
+        data: bytes | None = None,
     ) -> Reply:
+        """``data`` is a body already encoded as JSON (see ``encode_json``); else ``json_body`` is encoded."""
         left = remaining()
         connect, read = self._timeouts
         if left is not None:
             if left <= 0:
                 return Reply(0, error="time budget exhausted before the call")
             read = max(0.1, min(read, left))
-        data = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+        if data is None and json_body is not None:
+            data = encode_json(json_body)
         send_headers = {**self.session.headers, **headers}
         if data is not None:
             send_headers["Content-Type"] = "application/json"

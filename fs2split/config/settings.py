@@ -43,6 +43,10 @@ class Settings:
     dedup_size: int = 100_000
     impression_dedup_s: float = 1800.0
     impressions_concurrency: int = 16
+    # More impressions to write than this in one webhook: FullStory's batch import instead of single creates.
+    impressions_batch_threshold: int = 100
+    # The FME environment the Python SDK listener reports, as the webhook's environmentName.
+    split_environment_name: str | None = None
     retry_budget_s: float = 8.0
     retry_backoff_s: float = 0.25
     connect_timeout_s: float = 2.0
@@ -86,6 +90,8 @@ class Settings:
             dedup_size=int(_number(e, "FS2SPLIT_DEDUP_SIZE", 100_000, minimum=1)),
             impression_dedup_s=_number(e, "FS2SPLIT_IMPRESSION_DEDUP_SECONDS", 1800.0, minimum=0),
             impressions_concurrency=int(_number(e, "FS2SPLIT_IMPRESSIONS_CONCURRENCY", 16, minimum=1)),
+            impressions_batch_threshold=int(_number(e, "FS2SPLIT_IMPRESSIONS_BATCH_THRESHOLD", 100, minimum=0)),
+            split_environment_name=e.get("SPLIT_ENVIRONMENT_NAME", "").strip() or None,
             retry_budget_s=_number(e, "FS2SPLIT_RETRY_BUDGET_SECONDS", 8.0, minimum=0.5),
             retry_backoff_s=_number(e, "FS2SPLIT_RETRY_BACKOFF_SECONDS", 0.25, minimum=0),
             connect_timeout_s=_number(e, "FS2SPLIT_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1),

@@ -135,24 +135,15 @@ def dedup_key(impression: Impression) -> str:
     return _digest([impression.key, impression.feature, impression.treatment, impression.change_number])
 
 
-def idempotency_key(impression: Impression) -> str:
-    """The ``Idempotency-Key`` of this one evaluation.
+def idempotency_key(body: bytes) -> str:
+    """The ``Idempotency-Key`` of one exact request body: a single event or a whole batch job.
 
-    Built only from fields the SDK listener and the webhook both have, so the same impression reaching
-    FullStory by both paths carries the same key. The time is part of it: the same user, flag and
-    treatment evaluated again after the dedup window is a new event, not a repeat.
+    FullStory errors when one key arrives with two different bodies, so the key is the body's digest:
+    identical bodies share a key (FME's retry, or the listener and the webhook sending the same
+    evaluation), different bodies never do. The listener and the webhook build identical bodies when the
+    listener knows the environment name (``SPLIT_ENVIRONMENT_NAME``) and sends no attributes.
     """
-    return "fs2split-imp-" + _digest(
-        [
-            impression.key,
-            impression.feature,
-            impression.treatment,
-            impression.change_number,
-            impression.time_ms,
-            impression.label,
-            impression.bucketing_key,
-        ]
-    )
+    return "fs2split-imp-" + hashlib.blake2b(body, digest_size=20).hexdigest()
 
 
 def iso_timestamp(ms: int) -> str:

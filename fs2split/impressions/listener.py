@@ -14,7 +14,7 @@ the oldest impression is dropped and counted. Nothing raises out of ``log_impres
 
 Settings come from the environment (keyword arguments win): ``FULLSTORY_API_KEY`` (or
 ``FULLSTORY_API_KEY_SECRET``, a secret-manager reference), ``FULLSTORY_API_URL``,
-``FS2SPLIT_IMPRESSION_DEDUP_SECONDS``, ``FS2SPLIT_RETRY_BUDGET_SECONDS`` and the timeouts.
+``SPLIT_ENVIRONMENT_NAME``, ``FS2SPLIT_IMPRESSION_DEDUP_SECONDS``, ``FS2SPLIT_RETRY_BUDGET_SECONDS`` and the timeouts.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ class FullStoryImpressionListener:
         """
         :param api_key: FullStory API key; default ``FULLSTORY_API_KEY`` (or ``FULLSTORY_API_KEY_SECRET``).
         :param api_url: FullStory API base URL; default ``FULLSTORY_API_URL`` or https://api.fullstory.com.
-        :param environment_name: the FME environment, sent as ``environmentName`` like the webhook does.
+        :param environment_name: the FME environment, sent as ``environmentName`` like the webhook does;
+            default ``SPLIT_ENVIRONMENT_NAME``.
         :param include_attributes: also send the evaluation attributes. Off by default: they are often PII.
         :param dedup_seconds: send the same (key, flag, treatment, change number) once per this many
             seconds; default ``FS2SPLIT_IMPRESSION_DEDUP_SECONDS`` or 1800.
@@ -111,7 +112,8 @@ class FullStoryImpressionListener:
         self._api_url = (api_url.strip() if api_url else settings.fullstory_api_url).rstrip("/")
         self._api_key = api_key.strip() if api_key and api_key.strip() else None
         self._keys = Keys(source, legacy_dir=None)
-        self._environment_name = environment_name
+        # The same body as the webhook's for the same evaluation, so both carry one Idempotency-Key.
+        self._environment_name = environment_name or settings.split_environment_name
         self._include_attributes = include_attributes
         self._dedup_s = settings.impression_dedup_s if dedup_seconds is None else float(dedup_seconds)
         self._dedup_size = settings.dedup_size
@@ -295,7 +297,7 @@ class FullStoryImpressionListener:
         api = FullStoryApi(self._upstream, self._api_url, api_key)
         event = impressions.to_event(item.impression, attributes=item.attributes)
         with budget(self._budget_s):
-            reply = api.create_event(event, impressions.idempotency_key(item.impression))
+            reply = api.create_event(event, impressions.idempotency_key)
         if reply.ok:
             self._seen.done(item.dedup_key)
             with self._cond:

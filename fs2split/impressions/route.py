@@ -26,11 +26,14 @@ from typing import Any
 
 from fs2split import logs
 from fs2split.clients.fullstory_api import FullStoryApi
-from fs2split.clients.upstream import Reply, budget, remaining
+from fs2split.clients.fullstory_batch import FullStoryBatchApi
+from fs2split.clients.upstream import Reply, Upstream, budget, remaining
 from fs2split.config.keys import FULLSTORY_API_KEY, SPLIT_IMPRESSIONS_TOKEN, SecretUnavailable
 from fs2split.config.settings import Settings
 from fs2split.http_types import Request
+from fs2split.impressions import batch as batch_import
 from fs2split.impressions import event as impressions
+from fs2split.impressions.batch import BatchWrite, Job
 from fs2split.impressions.event import Impression, Problem
 from fs2split.instance import Instance
 from fs2split.outcome import IN_PROGRESS_RETRY_AFTER_S, Outcome, Reason
@@ -87,6 +90,7 @@ def handle(request: Request, instance: Instance) -> Outcome:
     if isinstance(items, Outcome):
         return items
     batch = _prepare(items)
+    del body, items  # tens of MB for a large webhook: free them before delivery holds the events too
     if batch.problems:
         logs.emit(
             logging.WARNING,
@@ -112,11 +116,50 @@ def handle(request: Request, instance: Instance) -> Outcome:
             log=log,
         )
     if not batch.unique:
-        return _outcome(batch, [], log)
-    api = FullStoryApi(instance.upstream, settings.fullstory_api_url, api_key)
+        return _outcome(batch, Written([]), log)
     with budget(settings.retry_budget_s):
-        results = _deliver_all(batch.unique, api, instance.impressions_seen, settings.impressions_concurrency)
-    return _outcome(batch, results, log)
+        written = write_impressions(batch.unique, instance.upstream, api_key, instance.impressions_seen, settings)
+    return _outcome(batch, written, log)
+
+
+@dataclass
+class Written:
+    """What became of each impression handed to ``write_impressions``, and the batch jobs that hold some."""
+
+    results: list[_Result]
+    jobs: list[Job] = field(default_factory=list)
+
+
+def write_impressions(
+    unique: list[Impression], upstream: Upstream, api_key: str, seen: DedupStore, settings: Settings
+) -> Written:
+    """Write impressions (no two alike) to FullStory: the one step the webhook and a queue drain share.
+
+    More than ``settings.impressions_batch_threshold`` new ones go as batch import jobs, fewer as single
+    creates. Call it inside ``budget(...)``: every FullStory call, retries included, keeps to it.
+    """
+    if len(unique) > settings.impressions_batch_threshold:
+        jobs_api = FullStoryBatchApi(upstream, settings.fullstory_api_url, api_key)
+        done = batch_import.write(unique, jobs_api, seen, settings.impressions_batch_threshold)
+        if done is not None:
+            return _from_jobs(done, FullStoryApi(upstream, settings.fullstory_api_url, api_key), seen, settings)
+    api = FullStoryApi(upstream, settings.fullstory_api_url, api_key)
+    return Written(_deliver_all(unique, api, seen, settings.impressions_concurrency))
+
+
+def _from_jobs(done: BatchWrite, api: FullStoryApi, seen: DedupStore, settings: Settings) -> Written:
+    results = [_Result(_Fate.DELIVERED)] * done.written
+    results += [_Result(_Fate.DUPLICATE)] * done.duplicates + [_Result(_Fate.ELSEWHERE)] * done.elsewhere
+    if done.failure is not None:
+        fate = _Fate.REJECTED if done.rejected else _Fate.UNAVAILABLE
+        results += [_Result(fate, done.failure)] * done.unsent
+        # FullStory is failing: the answer is not 200 anyway, and FME's retry sends these again.
+        results += [_Result(_Fate.SKIPPED)] * len(done.refused)
+    elif done.refused:
+        count = len(done.refused)
+        logs.emit(logging.WARNING, f"FullStory refused a batch job as invalid; writing its {count} impressions singly")
+        results += _deliver_all(done.refused, api, seen, settings.impressions_concurrency)
+    return Written(results, done.jobs)
 
 
 def _check_token(request: Request, instance: Instance) -> Outcome | None:
@@ -215,7 +258,7 @@ def _deliver_all(unique: list[Impression], api: FullStoryApi, seen: DedupStore, 
             return _Result(_Fate.ELSEWHERE if not stop.is_set() else _Fate.SKIPPED)
         accepted = False
         try:
-            reply = api.create_event(impressions.to_event(impression), impressions.idempotency_key(impression))
+            reply = api.create_event(impressions.to_event(impression), impressions.idempotency_key)
             accepted = reply.ok
         finally:
             if accepted:
@@ -258,7 +301,8 @@ def _fate(reply: Reply) -> _Fate:
     return _Fate.UNDELIVERABLE
 
 
-def _outcome(batch: _Batch, results: list[_Result], log: dict[str, Any]) -> Outcome:
+def _outcome(batch: _Batch, written: Written, log: dict[str, Any]) -> Outcome:
+    results = written.results
     fates = Counter(result.fate for result in results)
     invalid = sum(batch.problems.values())
     refused = [r.reply.describe() for r in results if r.fate is _Fate.UNDELIVERABLE and r.reply is not None]
@@ -276,6 +320,11 @@ def _outcome(batch: _Batch, results: list[_Result], log: dict[str, Any]) -> Outc
         "not_delivered": sum(fates[f] for f in (_Fate.UNAVAILABLE, _Fate.REJECTED, _Fate.ELSEWHERE, _Fate.SKIPPED)),
     }
     log = {**log, **counts}
+    if written.jobs:
+        # Job ids and sizes in the response and the log line; `python -m fs2split impressions-jobs --log`
+        # finds them under "fullstory_jobs".
+        counts["jobs"] = [{"id": job.id, "impressions": job.impressions} for job in written.jobs]
+        log["fullstory_jobs"] = counts["jobs"]
     failed = [r.reply for r in results if r.fate in (_Fate.UNAVAILABLE, _Fate.REJECTED) and r.reply is not None]
     if failed:
         log["fullstory_status"] = failed[0].status
@@ -308,6 +357,9 @@ def _outcome(batch: _Batch, results: list[_Result], log: dict[str, Any]) -> Outc
         )
     if counts["delivered"]:
         reason, message = Reason.DELIVERED, f"{counts['delivered']} impressions delivered to FullStory"
+        if written.jobs:
+            in_jobs = sum(job.impressions for job in written.jobs)
+            message += f" ({in_jobs} in {len(written.jobs)} batch import jobs, imported by FullStory later)"
     elif counts["duplicates"]:
         reason, message = Reason.DUPLICATE, "every impression was already delivered; nothing sent again"
     else:

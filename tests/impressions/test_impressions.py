@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from splitio.models.impressions import Impression as SdkImpression
 
+from fs2split.clients.upstream import encode_json
 from fs2split.impressions import event as impressions
 from fs2split.impressions.event import Impression, Problem
 from tests.conftest import event_json
@@ -78,19 +79,37 @@ def test_given_the_same_evaluation_from_the_sdk_listener_when_built_then_the_eve
     assert impressions.to_event(listened) == impressions.to_event(posted)
 
 
-def test_given_an_impression_seen_by_both_paths_then_both_carry_the_same_idempotency_key() -> None:
-    # Listener and webhook both on: FullStory answers the second with the first's cached result.
-    listened = impressions.idempotency_key(from_sdk())  # the listener knows no environment name
+def key_of(impression: Impression) -> str:
+    """The Idempotency-Key of the request that sends this impression alone, as the FullStory client sends it."""
+    return impressions.idempotency_key(encode_json(impressions.to_event(impression)))
 
-    assert listened == impressions.idempotency_key(hook())
+
+def test_given_an_impression_seen_by_both_paths_with_the_environment_named_then_both_carry_the_same_key() -> None:
+    # Listener (SPLIT_ENVIRONMENT_NAME set) and webhook both on: FullStory answers the second with the first's
+    # cached result, because the two request bodies are byte-identical.
+    listened = key_of(from_sdk("Production"))
+
+    assert listened == key_of(hook())
     assert listened.startswith("fs2split-imp-")
+
+
+def test_given_the_listener_does_not_know_the_environment_then_its_body_and_key_differ_from_the_webhooks() -> None:
+    # Different bodies never share a key: FullStory errors when one key arrives with two bodies.
+    assert key_of(from_sdk()) != key_of(hook())
+
+
+def test_given_identical_bodies_then_one_key_and_any_changed_byte_gives_another() -> None:
+    body = encode_json(impressions.to_event(hook()))
+
+    assert impressions.idempotency_key(body) == impressions.idempotency_key(bytes(body))
+    assert impressions.idempotency_key(body) != impressions.idempotency_key(body.replace(b'"on"', b'"On"'))
 
 
 def test_given_a_later_evaluation_of_the_same_treatment_then_it_is_a_duplicate_but_not_a_repeat() -> None:
     first, later = hook(), hook(time=1668106790992 + 60_000)
 
     assert impressions.dedup_key(first) == impressions.dedup_key(later)
-    assert impressions.idempotency_key(first) != impressions.idempotency_key(later)
+    assert key_of(first) != key_of(later)
 
 
 def test_given_another_treatment_or_flag_version_then_it_is_not_a_duplicate() -> None:
@@ -185,4 +204,4 @@ def test_given_any_json_item_then_the_builder_never_raises_and_the_event_is_stri
     event = impressions.to_event(impression)
     json.dumps(event, allow_nan=False)  # FullStory's JSON has no NaN
     assert event["user"]["uid"] == impression.key
-    assert impressions.idempotency_key(impression).isascii()
+    assert key_of(impression).isascii()

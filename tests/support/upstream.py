@@ -2,8 +2,10 @@
 
 One ``FakeUpstream`` answers, on 127.0.0.1 and a free port:
 
-- FullStory: ``GET /v2/users/{id}``, ``POST /v2/events`` (with ``Idempotency-Key`` caching),
-  ``POST /v2/events/batch`` and ``GET /v2/events/batch/{id}``; all require ``Authorization: Basic <key>``.
+- FullStory: ``GET /v2/users/{id}``, ``POST /v2/events`` and ``POST /v2/events/batch`` (both with
+  ``Idempotency-Key`` caching: a key seen with another body is a 400, as FullStory errors then),
+  ``GET /v2/events/batch/{id}`` and ``GET /v2/events/batch/{id}/errors`` (a job's outcome is set with
+  ``set_job``; paged by ``next_page_token``); all require ``Authorization: Basic <key>``.
 - FME events API: ``POST /api/events/bulk`` (``Authorization: Bearer <sdk key>``, JSON array, 202).
 - The backend the real ``splitio`` SDK polls in normal (non-localhost) mode: ``/api/splitChanges``,
   ``/api/segmentChanges/<name>``, ``/api/v2/auth``, and any other ``/api/...`` call (impressions, telemetry).
@@ -110,6 +112,10 @@ def _encode_body(body: bytes | str | dict[str, Any] | list[Any]) -> tuple[bytes,
     except ValueError:
         return raw, "text/plain; charset=utf-8"
     return raw, "application/json"
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _signed32(text: str) -> int:
@@ -318,6 +324,9 @@ class FakeUpstream:
         self._fs_events: list[dict[str, Any]] = []
         self._fs_jobs: dict[str, list[dict[str, Any]]] = {}
         self._idempotent: dict[str, bytes] = {}  # Idempotency-Key -> body of the answer already given
+        self._idempotent_request: dict[str, bytes] = {}  # Idempotency-Key -> the request body it came with
+        self._job_outcomes: dict[str, tuple[str, list[dict[str, Any]]]] = {}  # job id -> (status, errors)
+        self.errors_page_size = 100
         self._flags: dict[str, dict[str, Any]] = {}
         self._segments: dict[str, _Segment] = {}
         self._change_number = 0
@@ -511,6 +520,12 @@ class FakeUpstream:
             ever = (old.ever if old else set()) | new
             self._segments[name] = _Segment(new, ever, self._next_change_number())
 
+    def set_job(self, job_id: str, status: str, errors: Sequence[Mapping[str, Any]] = ()) -> None:
+        """What ``GET /v2/events/batch/{job_id}`` (and ``/errors``) report from now on: ``status`` and the
+        failed events; ``imports`` is the job's size minus the errors. A job id never created works too."""
+        with self._lock:
+            self._job_outcomes[job_id] = (status, [dict(e) for e in errors])
+
     def _next_change_number(self) -> int:
         # Change numbers are epoch milliseconds at Split; strictly increasing is what the SDK relies on.
         self._change_number = max(self._change_number + 1, int(time.time() * 1000))
@@ -537,6 +552,11 @@ class FakeUpstream:
         with self._lock:
             return [list(post) for post in self._fme_posts]
 
+    def fullstory_jobs(self) -> dict[str, list[dict[str, Any]]]:
+        """Accepted batch import jobs: id -> the create-event requests it holds, in creation order."""
+        with self._lock:
+            return {job: list(events) for job, events in self._fs_jobs.items()}
+
     def fullstory_events(self) -> list[dict[str, Any]]:
         """Events accepted by ``POST /v2/events`` (one per Idempotency-Key) and accepted batches."""
         with self._lock:
@@ -551,6 +571,8 @@ class FakeUpstream:
             self._fs_events.clear()
             self._fs_jobs.clear()
             self._idempotent.clear()
+            self._idempotent_request.clear()
+            self._job_outcomes.clear()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -583,7 +605,11 @@ class FakeUpstream:
             if method == "POST" and path == "/v2/events/batch":
                 return self._create_batch(rec)
             if method == "GET" and path.startswith("/v2/events/batch/"):
-                return self._batch_status(unquote(path[len("/v2/events/batch/") :]))
+                job, _, rest = path[len("/v2/events/batch/") :].partition("/")
+                if rest == "errors":
+                    return self._batch_errors(unquote(job), rec)
+                if not rest:
+                    return self._batch_status(unquote(job))
             return _fs_error(404, "not_found", f"no route {method} {path}")
         if path == "/api" or path.startswith("/api/"):
             if not _has_credentials(rec, "Bearer"):
@@ -618,20 +644,35 @@ class FakeUpstream:
         if error := _check_fs_event(event):
             return _fs_error(400, "invalid_argument", error)
         key = rec.headers.get("idempotency-key")
-        with self._lock:
-            if key is not None and key in self._idempotent:
-                return _Answer(200, self._idempotent[key], {"Content-Type": "application/json"})
+        if cached := self._cached(key, rec.body):
+            return cached
         body = json.dumps({"id": uuid.uuid4().hex}).encode()
 
         def commit() -> None:
             with self._lock:
-                if key is not None:
-                    if key in self._idempotent:  # a concurrent twin got there first
-                        return
-                    self._idempotent[key] = body
-                self._fs_events.append(event)
+                if self._remember(key, rec.body, body):
+                    self._fs_events.append(event)
 
         return _Answer(200, body, {"Content-Type": "application/json"}, commit)
+
+    def _cached(self, key: str | None, request_body: bytes) -> _Answer | None:
+        """The answer already given under this Idempotency-Key, or FullStory's error for a key reused with
+        another body; None for a new key."""
+        with self._lock:
+            if key is None or key not in self._idempotent:
+                return None
+            if self._idempotent_request[key] != request_body:
+                return _fs_error(400, "invalid_argument", "Idempotency-Key was used with a different request body")
+            return _Answer(200, self._idempotent[key], {"Content-Type": "application/json"})
+
+    def _remember(self, key: str | None, request_body: bytes, answer: bytes) -> bool:
+        """Cache an accepted answer; False when a concurrent twin with the same key got there first."""
+        if key is None:
+            return True
+        if key in self._idempotent:
+            return False
+        self._idempotent[key], self._idempotent_request[key] = answer, request_body
+        return True
 
     def _create_batch(self, rec: Recorded) -> _Answer:
         try:
@@ -641,25 +682,52 @@ class FakeUpstream:
         events = payload.get("requests") if isinstance(payload, dict) else None
         if not isinstance(events, list) or not events:
             return _fs_error(400, "invalid_argument", "requests must be a non-empty array")
+        if len(events) > 50_000:
+            return _fs_error(400, "invalid_argument", "at most 50000 requests in one batch")
         for i, event in enumerate(events):
             if error := _check_fs_event(event):
                 return _fs_error(400, "invalid_argument", f"requests[{i}]: {error}")
+        key = rec.headers.get("idempotency-key")
+        if cached := self._cached(key, rec.body):
+            return cached
         job = uuid.uuid4().hex
+        answer = _json_answer(200, {"job": {"id": job, "status": "PROCESSING", "created": _now_iso()}})
 
         def commit() -> None:
             with self._lock:
-                self._fs_jobs[job] = events
-                self._fs_events.extend(events)
+                if self._remember(key, rec.body, answer.body):
+                    self._fs_jobs[job] = events
+                    self._fs_events.extend(events)
 
-        answer = _json_answer(200, {"job": {"id": job, "status": "PROCESSING"}})
         answer.commit = commit
         return answer
 
     def _batch_status(self, job: str) -> _Answer:
         with self._lock:
-            if job not in self._fs_jobs:
+            outcome = self._job_outcomes.get(job)
+            if job not in self._fs_jobs and outcome is None:
                 return _fs_error(404, "resource_not_found", f"batch job {job!r} not found")
-        return _json_answer(200, {"job": {"id": job, "status": "COMPLETED"}})
+            size = len(self._fs_jobs.get(job, ()))
+        status, errors = outcome or ("COMPLETED", [])
+        payload: dict[str, Any] = {"imports": max(0, size - len(errors)), "job": {"id": job, "status": status}}
+        if status != "PROCESSING":
+            payload["errors"] = len(errors)
+            payload["job"]["finished"] = _now_iso()
+        return _json_answer(200, payload)
+
+    def _batch_errors(self, job: str, rec: Recorded) -> _Answer:
+        with self._lock:
+            outcome = self._job_outcomes.get(job)
+            if job not in self._fs_jobs and outcome is None:
+                return _fs_error(404, "resource_not_found", f"batch job {job!r} not found")
+        errors = outcome[1] if outcome else []
+        token = (rec.query.get("next_page_token") or ["0"])[0]
+        start = int(token) if token.isdigit() else 0
+        page = errors[start : start + self.errors_page_size]
+        payload: dict[str, Any] = {"results": page, "total_records": len(errors)}
+        if start + self.errors_page_size < len(errors):
+            payload["next_page_token"] = str(start + self.errors_page_size)
+        return _json_answer(200, payload)
 
     def _events_bulk(self, rec: Recorded) -> _Answer:
         try:
