@@ -118,7 +118,7 @@ resource "aws_cloudwatch_dashboard" "this" {
           view    = "timeSeries"
           stat    = "Sum"
           period  = 60
-          metrics = [for name in ["fme_failures", "fullstory_failures"] : [local.metrics_namespace, name]]
+          metrics = [[local.metrics_namespace, "fme_failures"], [local.metrics_namespace, "fullstory_failures"]]
         }
       },
       {

@@ -168,13 +168,22 @@ resource "google_monitoring_dashboard" "this" {
         },
         {
           title = "FME and FullStory failures"
-          dataSets = [for name in ["fme_failures", "fullstory_failures"] : {
-            plotType = "LINE"
-            timeSeriesQuery = { timeSeriesFilter = {
-              filter      = "metric.type=\"${local.metric_type}/${name}\""
-              aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = "REDUCE_SUM" }
-            } }
-          }]
+          dataSets = [
+            {
+              plotType = "LINE"
+              timeSeriesQuery = { timeSeriesFilter = {
+                filter      = "metric.type=\"${local.metric_type}/fme_failures\""
+                aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = "REDUCE_SUM" }
+              } }
+            },
+            {
+              plotType = "LINE"
+              timeSeriesQuery = { timeSeriesFilter = {
+                filter      = "metric.type=\"${local.metric_type}/fullstory_failures\""
+                aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = "REDUCE_SUM" }
+              } }
+            },
+          ]
         },
         ], local.queue_tiles) : {
         xPos   = (index % 2) * 6
