@@ -9,9 +9,12 @@ adds its timestamp, so the block costs a few microseconds (``bench/emf_line.py``
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from fs2split.logs import RawJson
 
 DEFAULT_NAMESPACE = "fs2split"
 
@@ -63,6 +66,9 @@ class LineMetrics:
             (False, True): self._directive(no_route, ("requests", "latency_ms", "events_sent")),
         }
         self._drain = self._directive([["route"]], tuple(DRAIN_METRICS), units=DRAIN_METRICS)
+        # The block as JSON text around its one varying member, so a line never re-serialises the rest.
+        self._tails = {key: _tail(directive) for key, directive in self._directives.items()}
+        self._drain_tail = _tail(self._drain)
 
     def _directive(
         self, dimensions: list[list[str]], names: tuple[str, ...], units: Mapping[str, str] = REQUEST_METRICS
@@ -76,10 +82,9 @@ class LineMetrics:
         fields: dict[str, Any] = {"outcome": outcome_class(reason, status)}
         if self.emf:
             fields["requests"] = 1
-            fields["_aws"] = {
-                "Timestamp": int(time.time() * 1000),
-                "CloudWatchMetrics": self._directives[(route is not None, events_sent)],
-            }
+            fields["_aws"] = RawJson(
+                f'{{"Timestamp": {int(time.time() * 1000)}{self._tails[(route is not None, events_sent)]}'
+            )
         return fields
 
     def for_drain(self, *, messages: int, events_sent: int, failed: int, oldest_message_age_s: float) -> dict[str, Any]:
@@ -92,8 +97,12 @@ class LineMetrics:
             "oldest_message_age_s": round(max(0.0, oldest_message_age_s), 3),
         }
         if self.emf:
-            fields["_aws"] = {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": self._drain}
+            fields["_aws"] = RawJson(f'{{"Timestamp": {int(time.time() * 1000)}{self._drain_tail}')
         return fields
+
+
+def _tail(directives: list[dict[str, Any]]) -> str:
+    return f', "CloudWatchMetrics": {json.dumps(directives, ensure_ascii=False)}}}'
 
 
 @functools.lru_cache(maxsize=8)
