@@ -51,7 +51,7 @@ class Instance:
         try:
             settings = Settings.from_env(env)
         except SettingsError as problem:
-            settings, error = Settings(), str(problem)
+            settings, error = Settings.fallback(env), str(problem)
         logs.configure(settings.log_level)
         if error:
             logs.emit(logging.ERROR, f"invalid settings: {error}", reason="settings_invalid")

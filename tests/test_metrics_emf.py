@@ -282,6 +282,18 @@ def test_an_unusable_metrics_setting_is_a_settings_error_naming_it(make_instance
     assert name in answer.body["message"]
 
 
+def test_an_instance_with_unusable_settings_still_reports_its_503s_on_lambda(
+    on_lambda: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FS2SPLIT_UID_CACHE_TTL_SECONDS", "an hour")
+
+    assert lambda_post(event_bytes("fullstory-custom-event.json")) == 503
+
+    (line,) = request_lines(capsys.readouterr().out)
+    assert_valid_emf(line)
+    assert (line["reason"], line["outcome"]) == ("settings_invalid", "retry")
+
+
 def test_the_drain_run_line_carries_its_counts_as_emf_metrics(capsys: pytest.CaptureFixture[str]) -> None:
     import logging
 

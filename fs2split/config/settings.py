@@ -99,6 +99,19 @@ class Settings:
             metrics_namespace=metrics_namespace,
         )
 
+    @classmethod
+    def fallback(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The defaults for an instance whose settings are unusable, keeping its metrics settings where they
+        can be read: the 503s it then answers must still reach the dashboards and alarms."""
+        e = os.environ if env is None else env
+        try:
+            emf_metrics, metrics_namespace = _metrics(e)
+        except SettingsError:
+            emf_metrics, metrics_namespace = _metrics(
+                {"AWS_LAMBDA_FUNCTION_NAME": e.get("AWS_LAMBDA_FUNCTION_NAME", "")}
+            )
+        return cls(emf_metrics=emf_metrics, metrics_namespace=metrics_namespace)
+
     @property
     def max_request_bytes(self) -> int:
         """The most any route accepts; adapters read at most one byte more than this."""
