@@ -151,6 +151,10 @@ def _count(api: PubSub, subscription: str, deadline: float) -> int:
             items = _pull(api, subscription)
             empty_pulls = 0 if items else empty_pulls + 1
             held.extend(item["ackId"] for item in items)
+            if items:
+                # Hold them past the count (the default deadline is 10 s), or they come back and count twice.
+                ack_ids = [item["ackId"] for item in items]
+                api.call("POST", f"{subscription}:modifyAckDeadline", {"ackIds": ack_ids, "ackDeadlineSeconds": 600})
     finally:
         _give_back(api, subscription, held)
     return len(held)
