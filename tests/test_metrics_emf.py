@@ -282,6 +282,20 @@ def test_an_unusable_metrics_setting_is_a_settings_error_naming_it(make_instance
     assert name in answer.body["message"]
 
 
+def test_impressions_written_to_fullstory_are_counted_as_events_sent_on_their_route(
+    make_instance: Any, up: FakeUpstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance = make_instance(FS2SPLIT_METRICS="emf", FULLSTORY_API_KEY="fs-key", FULLSTORY_API_URL=up.fullstory_url)
+    body = event_bytes("split-impressions-webhook.json")
+
+    handle(Request("POST", "/split/impressions", {}, {}, body), instance)
+
+    (line,) = request_lines(capsys.readouterr().out)
+    assert_valid_emf(line)
+    assert line["events_sent"] == len(up.fullstory_events()) == 1
+    assert dimension_values(line) == {"route": "split_impressions", "outcome": "delivered"}
+
+
 def test_an_instance_with_unusable_settings_still_reports_its_503s_on_lambda(
     on_lambda: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

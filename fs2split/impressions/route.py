@@ -275,7 +275,8 @@ def _outcome(batch: _Batch, results: list[_Result], log: dict[str, Any]) -> Outc
         "undeliverable": invalid + len(refused),
         "not_delivered": sum(fates[f] for f in (_Fate.UNAVAILABLE, _Fate.REJECTED, _Fate.ELSEWHERE, _Fate.SKIPPED)),
     }
-    log = {**log, **counts}
+    # events_sent: the same field (and metric) as the FullStory route's, here events written to FullStory.
+    log = {**log, **counts, "events_sent": counts["delivered"]}
     failed = [r.reply for r in results if r.fate in (_Fate.UNAVAILABLE, _Fate.REJECTED) and r.reply is not None]
     if failed:
         log["fullstory_status"] = failed[0].status

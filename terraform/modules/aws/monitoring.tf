@@ -128,12 +128,16 @@ resource "aws_cloudwatch_dashboard" "this" {
         width  = 12
         height = 6
         properties = {
-          title   = "Events sent to FME"
-          region  = data.aws_region.current.region
-          view    = "timeSeries"
-          stat    = "Sum"
-          period  = 60
-          metrics = [[local.metrics_namespace, "events_sent", "outcome", "delivered"], [local.metrics_namespace, "events_sent", "route", "drain"]]
+          title  = "Events sent: to FME, to FullStory, by the drain"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = 60
+          metrics = [
+            [local.metrics_namespace, "events_sent", "route", "fullstory", "outcome", "delivered", { label = "to FME" }],
+            [local.metrics_namespace, "events_sent", "route", "split_impressions", "outcome", "delivered", { label = "to FullStory" }],
+            [local.metrics_namespace, "events_sent", "route", "drain", { label = "by the drain" }],
+          ]
         }
       },
     ], local.queue_widgets)
