@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, impressions_batch, latency, listener_cost, memory, round_trips
+from bench import cold_start, emf_line, impressions_batch, latency, listener_cost, memory, round_trips
 from bench.common import FakeUpstream, Metric, Workload, serve_bare, serve_fs2split, served
 
 
@@ -37,6 +37,7 @@ class Plan:
     impressions_repetitions: int = 3
     listener_batches: int = 200
     listener_batch_size: int = 100
+    emf_lines: int = 5_000  # log lines per batch, with and without the EMF block
 
 
 QUICK = Plan(
@@ -51,6 +52,7 @@ QUICK = Plan(
     impressions_repetitions=1,
     listener_batches=4,
     listener_batch_size=40,
+    emf_lines=50,
 )
 
 
@@ -78,6 +80,8 @@ def measure(plan: Plan) -> list[Metric]:
     metrics += cold_start.run(plan.cold_start_repetitions)
     _stage("listener cost")
     metrics += listener_cost.run(plan.listener_batches, plan.listener_batch_size)
+    _stage("emf line")
+    metrics += emf_line.run(plan.emf_lines)
     workload = Workload()
     with FakeUpstream() as up:
         # Booted together (in parallel), used one after another.

@@ -16,6 +16,7 @@ COMMANDS = (
     "fs2split.cli.check_mapping",
     "fs2split.cli.doctor",
     "fs2split.cli.impressions_jobs",
+    "fs2split.cli.redrive",
 )
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fs2split import logs
+from fs2split import logs, metrics
 from fs2split.http_types import Request, Response
 from fs2split.instance import Instance, current
 from fs2split.outcome import Outcome, Reason
@@ -54,11 +54,19 @@ def handle(request: Request, instance: Instance | None = None) -> Response:
         except Exception:
             logging.getLogger(logs.LOGGER_NAME).exception("unhandled error", extra={"fields": {"route": path}})
             outcome = Outcome(Reason.INTERNAL_ERROR, "internal error; see the function's logs")
-    return respond(request.method, path, outcome, route=route.name if route else None, started=started)
+    return respond(
+        request.method, path, outcome, route=route.name if route else None, started=started, instance=instance
+    )
 
 
 def respond(
-    method: str, path: str, outcome: Outcome, *, route: str | None = None, started: float | None = None
+    method: str,
+    path: str,
+    outcome: Outcome,
+    *,
+    route: str | None = None,
+    started: float | None = None,
+    instance: Instance | None = None,
 ) -> Response:
     """Turn an outcome into the response, and write the request's one log line."""
     headers = dict(outcome.headers)
@@ -66,6 +74,8 @@ def respond(
         headers["Retry-After"] = str(max(1, math.ceil(outcome.retry_after)))
     status = outcome.status
     severity = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+    settings = (instance or current()).settings
+    line_metrics = metrics.line_metrics(settings.emf_metrics, settings.metrics_namespace)
     logs.emit(
         severity,
         f"{method} {path[:100]} -> {status} {outcome.reason.value}",
@@ -75,7 +85,13 @@ def respond(
         reason=outcome.reason.value,
         detail=outcome.message if status >= 300 else None,
         latency_ms=round((time.perf_counter() - (started or time.perf_counter())) * 1000, 2),
-        **outcome.log,
+        # Metrics last, so a route's own log fields never overwrite a metric dimension.
+        **{
+            **outcome.log,
+            **line_metrics.for_request(
+                route=route, reason=outcome.reason.value, status=status, events_sent="events_sent" in outcome.log
+            ),
+        },
     )
     return Response(
         status=status,

@@ -52,9 +52,9 @@ class Instance:
         try:
             settings = Settings.from_env(env)
         except SettingsError as problem:
-            settings, error = Settings(), str(problem)
+            settings, error = Settings.fallback(env), str(problem)
         if error is None and (error := renames_problem(settings.event_type_map)):
-            settings = Settings()
+            settings = Settings.fallback(env)
         logs.configure(settings.log_level)
         if error:
             logs.emit(logging.ERROR, f"invalid settings: {error}", reason="settings_invalid")

@@ -53,6 +53,9 @@ EXPECTED = {
     "memory.instance_peak_mb": True,
     "memory.worker_before_mb": False,
     "memory.arbiter_peak_mb": False,
+    "emf.line_us": False,
+    "emf.line_with_block_us": False,
+    "emf.added_us": True,
 }
 
 

@@ -52,6 +52,9 @@ class Settings:
     connect_timeout_s: float = 2.0
     read_timeout_s: float = 5.0
     log_level: str = "INFO"
+    # Whether the log line carries a CloudWatch EMF block (FS2SPLIT_METRICS, resolved against the runtime).
+    emf_metrics: bool = False
+    metrics_namespace: str = "fs2split"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +67,7 @@ class Settings:
             raise SettingsError(f"FS2SPLIT_KEY_FALLBACK: must be one of {', '.join(KEY_FALLBACKS)}")
         loop_guard = e.get("FS2SPLIT_LOOP_GUARD_EVENTS", "split_evaluation")
         tolerance_s = _number(e, "FS2SPLIT_SIGNATURE_TOLERANCE_SECONDS", 6 * 3600.0, minimum=1)
+        emf_metrics, metrics_namespace = _metrics(e)
         return cls(
             split_events_url=_url(e, "SPLIT_EVENTS_URL", DEFAULT_SPLIT_EVENTS_URL),
             fullstory_api_url=_url(e, "FULLSTORY_API_URL", DEFAULT_FULLSTORY_API_URL),
@@ -97,12 +101,40 @@ class Settings:
             connect_timeout_s=_number(e, "FS2SPLIT_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1),
             read_timeout_s=_number(e, "FS2SPLIT_READ_TIMEOUT_SECONDS", 5.0, minimum=0.1),
             log_level=e.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            emf_metrics=emf_metrics,
+            metrics_namespace=metrics_namespace,
         )
+
+    @classmethod
+    def fallback(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The defaults for an instance whose settings are unusable, keeping its metrics settings where they
+        can be read: the 503s it then answers must still reach the dashboards and alarms."""
+        e = os.environ if env is None else env
+        try:
+            emf_metrics, metrics_namespace = _metrics(e)
+        except SettingsError:
+            emf_metrics, metrics_namespace = _metrics(
+                {"AWS_LAMBDA_FUNCTION_NAME": e.get("AWS_LAMBDA_FUNCTION_NAME", "")}
+            )
+        return cls(emf_metrics=emf_metrics, metrics_namespace=metrics_namespace)
 
     @property
     def max_request_bytes(self) -> int:
         """The most any route accepts; adapters read at most one byte more than this."""
         return max(self.max_body_bytes, self.impressions_max_body_bytes)
+
+
+def _metrics(env: Mapping[str, str]) -> tuple[bool, str]:
+    mode = env.get("FS2SPLIT_METRICS", "auto").strip().lower() or "auto"
+    if mode not in ("auto", "emf", "off"):
+        raise SettingsError("FS2SPLIT_METRICS: must be auto, emf or off")
+    namespace = env.get("FS2SPLIT_METRICS_NAMESPACE", "").strip() or "fs2split"
+    # CloudWatch's namespace rules: 1-255 of these characters, and AWS/ is reserved for AWS.
+    if not re.fullmatch(r"[A-Za-z0-9._/#:-]{1,255}", namespace) or namespace.startswith("AWS/"):
+        raise SettingsError("FS2SPLIT_METRICS_NAMESPACE: 1-255 of A-Z a-z 0-9 . - _ / # :, not starting AWS/")
+    # auto: EMF on Lambda only, where CloudWatch Logs reads the block; elsewhere nobody would.
+    emf = mode == "emf" or (mode == "auto" and bool(env.get("AWS_LAMBDA_FUNCTION_NAME")))
+    return emf, namespace
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

@@ -319,7 +319,8 @@ def _outcome(batch: _Batch, written: Written, log: dict[str, Any]) -> Outcome:
         "undeliverable": invalid + len(refused),
         "not_delivered": sum(fates[f] for f in (_Fate.UNAVAILABLE, _Fate.REJECTED, _Fate.ELSEWHERE, _Fate.SKIPPED)),
     }
-    log = {**log, **counts}
+    # events_sent: the same field (and metric) as the FullStory route's, here events written to FullStory.
+    log = {**log, **counts, "events_sent": counts["delivered"]}
     if written.jobs:
         # Job ids and sizes in the response and the log line; `python -m fs2split impressions-jobs --log`
         # finds them under "fullstory_jobs".

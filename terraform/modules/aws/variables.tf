@@ -146,3 +146,32 @@ variable "tags" {
   description = "Tags for every resource the module creates."
   default     = {}
 }
+
+variable "monitoring" {
+  type        = bool
+  description = "Create the CloudWatch dashboard, log metric filters and alarms (monitoring.tf)."
+  default     = true
+}
+
+variable "alarm_sns_topic_arn" {
+  type        = string
+  description = "SNS topic ARN the alarms notify (alarm and OK); null creates the alarms without notifications."
+  default     = null
+
+  validation {
+    condition     = var.alarm_sns_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:", var.alarm_sns_topic_arn))
+    error_message = "alarm_sns_topic_arn must be an SNS topic ARN (arn:aws:sns:...)."
+  }
+}
+
+variable "queue_name" {
+  type        = string
+  description = "Name of the SQS queue of queue mode (FS2SPLIT_QUEUE_URL); null leaves out its panels and the oldest-message alarm."
+  default     = null
+}
+
+variable "dead_letter_queue_name" {
+  type        = string
+  description = "Name of that queue's dead-letter queue; null leaves out its panel and the dead-letters alarm."
+  default     = null
+}

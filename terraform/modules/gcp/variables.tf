@@ -147,3 +147,32 @@ variable "labels" {
   description = "Labels for the function, its bucket and its secrets."
   default     = {}
 }
+
+variable "monitoring" {
+  type        = bool
+  description = "Create the log-based metrics, the Cloud Monitoring dashboard and the alert policies (monitoring.tf); needs the Monitoring API enabled."
+  default     = true
+}
+
+variable "notification_channel_ids" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channel ids (projects/P/notificationChannels/N) the alert policies notify; empty: no notifications."
+  default     = []
+
+  validation {
+    condition     = alltrue([for id in var.notification_channel_ids : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", id))])
+    error_message = "notification_channel_ids must be ids of the form projects/P/notificationChannels/N."
+  }
+}
+
+variable "pubsub_subscription_name" {
+  type        = string
+  description = "Short name of queue mode's pull subscription (FS2SPLIT_PUBSUB_SUBSCRIPTION); null leaves out its panels and the oldest-message alert."
+  default     = null
+}
+
+variable "pubsub_dead_letter_subscription_name" {
+  type        = string
+  description = "Short name of the subscription that keeps the dead letters; null leaves out its panel and the dead-letters alert."
+  default     = null
+}
