@@ -18,10 +18,10 @@ from fs2split.logs import RawJson
 
 DEFAULT_NAMESPACE = "fs2split"
 
-# The reason's class, a dimension with five values (plus ``queued`` for queue mode's accepted webhooks,
-# which are neither delivered nor dropped yet).
-DELIVERED, DROPPED, REFUSED, RETRY, ERROR, QUEUED = "delivered", "dropped", "refused", "retry", "error", "queued"
-OUTCOME_CLASSES = (DELIVERED, DROPPED, REFUSED, RETRY, ERROR, QUEUED)
+# The reason's class, a dimension with exactly five values (issue 18's contract). Queue mode's 200 ``queued``
+# is "any other 2xx", so ``dropped``: what reached FME or FullStory is the drain's ``events_sent``.
+DELIVERED, DROPPED, REFUSED, RETRY, ERROR = "delivered", "dropped", "refused", "retry", "error"
+OUTCOME_CLASSES = (DELIVERED, DROPPED, REFUSED, RETRY, ERROR)
 
 # Every metric name the code emits, with its CloudWatch unit: dashboards and alarms may name only these
 # (tests/infra/test_monitoring.py checks the Terraform against this table).
@@ -40,8 +40,6 @@ def outcome_class(reason: str, status: int) -> str:
     (4xx but 429), ``retry`` (429, 503) or ``error`` (other 5xx)."""
     if reason == "delivered":
         return DELIVERED
-    if reason == "queued":
-        return QUEUED
     if status < 300:
         return DROPPED
     if status in (429, 503):
