@@ -63,6 +63,11 @@ def handle(request: Request, instance: Instance) -> Outcome:
         with budget(instance.settings.retry_budget_s):
             return _deliver(parsed, instance)
     dedup_key = hashlib.sha256(request.body).hexdigest()
+    if instance.settings.delivery == "queue":
+        # Checked, not delivered: the drain dedups and delivers (fs2split/queue/), imported only in queue mode.
+        from fs2split.queue import enqueue
+
+        return enqueue.fullstory(request.body, dedup_key, instance)
     claim = instance.dedup.claim(dedup_key)
     if claim is Claim.DONE:
         return Outcome(Reason.DUPLICATE, "this webhook was already delivered; nothing sent again")
@@ -95,6 +100,28 @@ def _verify_signature(request: Request, instance: Instance) -> Outcome | None:
 
 
 def _deliver(event: FullStoryEvent, instance: Instance) -> Outcome:
+    prepared = prepare(event, instance)
+    if isinstance(prepared, Outcome):
+        return prepared
+    fme, key_source, log = prepared
+    if instance.dry_run:
+        return _dry_run(fme, key_source, instance, log)
+    try:
+        sdk_key = instance.keys.get(SPLIT_API_KEY)
+    except SecretUnavailable as error:
+        return Outcome(Reason.SECRET_UNAVAILABLE, str(error), log=log)
+    if not sdk_key:
+        # Configured (so not a dry run) yet empty: a key file beside main.py with nothing in it.
+        return Outcome(Reason.SECRET_UNAVAILABLE, "SPLIT_API_KEY is configured but empty", log=log)
+    reply = FmeApi(instance.upstream, instance.settings.split_events_url, sdk_key).send([fme])
+    return _delivery_outcome(reply, fme, log)
+
+
+def prepare(event: FullStoryEvent, instance: Instance) -> tuple[dict[str, object], str, dict[str, object]] | Outcome:
+    """Map and identify: (the FME event, where its key came from, log fields), or why it is not sent.
+
+    Shared by direct delivery and the queue drain (fs2split/queue/drain.py), which sends in bulk.
+    """
     settings = instance.settings
     mapped = mapping.apply(instance.mapping, event.name, event.properties)
     if isinstance(mapped, Outcome):
@@ -134,17 +161,7 @@ def _deliver(event: FullStoryEvent, instance: Instance) -> Outcome:
     problem = fme_event.problem(fme)
     if problem:
         return Outcome(Reason.EVENT_INVALID, f"FME would refuse this event: {problem}", log=log)
-    if instance.dry_run:
-        return _dry_run(fme, key_source, instance, log)
-    try:
-        sdk_key = instance.keys.get(SPLIT_API_KEY)
-    except SecretUnavailable as error:
-        return Outcome(Reason.SECRET_UNAVAILABLE, str(error), log=log)
-    if not sdk_key:
-        # Configured (so not a dry run) yet empty: a key file beside main.py with nothing in it.
-        return Outcome(Reason.SECRET_UNAVAILABLE, "SPLIT_API_KEY is configured but empty", log=log)
-    reply = FmeApi(instance.upstream, settings.split_events_url, sdk_key).send([fme])
-    return _delivery_outcome(reply, fme, log)
+    return fme, key_source, log
 
 
 def _identify(event: FullStoryEvent, instance: Instance) -> tuple[str, str, dict[str, object]] | Outcome:

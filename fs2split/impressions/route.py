@@ -113,6 +113,11 @@ def handle(request: Request, instance: Instance) -> Outcome:
         )
     if not batch.unique:
         return _outcome(batch, [], log)
+    if settings.delivery == "queue":
+        # Checked, not delivered: the drain writes them (fs2split/queue/), imported only in queue mode.
+        from fs2split.queue import enqueue
+
+        return enqueue.impressions(batch.unique, instance, log)
     api = FullStoryApi(instance.upstream, settings.fullstory_api_url, api_key)
     with budget(settings.retry_budget_s):
         results = _deliver_all(batch.unique, api, instance.impressions_seen, settings.impressions_concurrency)
