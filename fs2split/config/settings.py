@@ -121,7 +121,7 @@ def _queue(env: Mapping[str, str]) -> dict[str, object]:
         raise SettingsError("FS2SPLIT_PUBSUB_SUBSCRIPTION: must be projects/<project>/subscriptions/<subscription>")
     if delivery == "queue" and not (queue_url or topic):
         raise SettingsError("FS2SPLIT_DELIVERY=queue needs FS2SPLIT_QUEUE_URL (SQS) or FS2SPLIT_PUBSUB_TOPIC (Pub/Sub)")
-    backoff = _number(env, "FS2SPLIT_DRAIN_BACKOFF_SECONDS", 60.0, minimum=10)
+    backoff = _number(env, "FS2SPLIT_DRAIN_BACKOFF_SECONDS", 60.0, minimum=1)
     if backoff > 600:
         raise SettingsError("FS2SPLIT_DRAIN_BACKOFF_SECONDS: must be at most 600 (Pub/Sub's longest ack deadline)")
     return {
@@ -129,7 +129,7 @@ def _queue(env: Mapping[str, str]) -> dict[str, object]:
         "queue_url": queue_url,
         "pubsub_topic": topic,
         "pubsub_subscription": subscription,
-        # Pub/Sub's ack deadline is 10..600 s; SQS's visibility 0..43,200 s: one range fits both.
+        # A modified Pub/Sub ack deadline is 0..600 s, SQS visibility 0..43,200 s: one range fits both.
         "drain_backoff_s": backoff,
         "drain_s": _number(env, "FS2SPLIT_DRAIN_SECONDS", 50.0, minimum=1),
     }
