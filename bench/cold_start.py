@@ -39,10 +39,7 @@ _EVENT = {
     "body": (ROOT / "tests" / "events" / "fullstory-custom-event.json").read_text(),
     "isBase64Encoded": False,
 }
-SUBJECT = (
-    f"import main; answer = main.lambda_handler({_EVENT!r}, None); "
-    "assert answer['statusCode'] == 200, answer"
-)
+SUBJECT = f"import main; answer = main.lambda_handler({_EVENT!r}, None); assert answer['statusCode'] == 200, answer"
 # Imported only when a secret reference or a mapping file asks for them: never at cold start.
 LAZY = ("google.cloud.secretmanager", "boto3", "botocore", "yaml", "splitio")
 _TIMER = "import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
