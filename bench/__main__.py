@@ -39,7 +39,7 @@ class Plan:
     listener_batch_size: int = 100
     queue_events: int = 2000  # drained in batches of 1,000
     queue_users: int = 200
-    queue_latency_events: int = 100
+    queue_latency_events: int = 200
     queue_backlog: int = 10_000
 
 
