@@ -212,3 +212,31 @@ def test_an_unreadable_message_reaches_the_dead_letter_topic(
     assert [base64.b64decode(m["message"]["data"]) for m in dead.get("receivedMessages", [])] == [b"garbage"]
     assert run_drain(served)["messages"] == 0
     assert upstream.calls() == []
+
+
+def test_a_drain_without_keys_pulls_nothing_and_sends_nothing(
+    emulator: PubSubEmulator, pubsub: dict[str, str], upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fs2split.adapters import pubsub_drain
+    from fs2split.instance import Instance
+
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.host)
+    payload = base64.b64encode(b'{"v":1}').decode()
+    emulator.post(f"{pubsub['topic']}:publish", {"messages": [{"data": payload}]})
+    instance = Instance.from_env(
+        {
+            "FS2SPLIT_DELIVERY": "queue",
+            "FS2SPLIT_PUBSUB_TOPIC": pubsub["topic"],
+            "FS2SPLIT_PUBSUB_SUBSCRIPTION": pubsub["subscription"],
+        },
+        mapping_dir=None,
+    )
+    try:
+        outcome = pubsub_drain.run(instance)
+    finally:
+        instance.upstream.close()
+
+    assert (outcome.reason.value, outcome.body["messages"]) == ("dry_run", 0)
+    waiting = emulator.post(f"{pubsub['subscription']}:pull", {"maxMessages": 10, "returnImmediately": True})
+    assert len(waiting["receivedMessages"]) == 1  # still there, no delivery attempt spent
+    assert upstream.calls() == []

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import main
+from fs2split import instance as instance_module
 from tests.conftest import event_bytes
 from tests.support.queues import FAKE_AWS, MotoSqs
 from tests.support.upstream import FakeUpstream, Fault
@@ -295,3 +296,16 @@ def test_the_drain_logs_one_line_with_the_operations_fields(
     assert line["oldest_message_age_s"] >= 0
     assert "sdk-key" not in json.dumps(line)
     assert "fs-key" not in json.dumps(line)
+
+
+def test_with_unusable_settings_the_whole_batch_waits_in_the_queue(
+    sqs: MotoSqs, queue_mode: dict[str, str], upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post("/fullstory", custom_event(1))
+    post("/fullstory", custom_event(2))
+    monkeypatch.setenv("FS2SPLIT_DRAIN_BACKOFF_SECONDS", "soon")
+    instance_module.reset()
+
+    assert len(play_event_source_mapping(sqs, queue_mode["url"])) == 2
+    assert upstream.fme_events() == []
+    assert waiting(sqs, queue_mode["url"]) == 2
