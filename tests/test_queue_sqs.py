@@ -309,3 +309,35 @@ def test_with_unusable_settings_the_whole_batch_waits_in_the_queue(
     assert len(play_event_source_mapping(sqs, queue_mode["url"])) == 2
     assert upstream.fme_events() == []
     assert waiting(sqs, queue_mode["url"]) == 2
+
+
+def test_an_fme_outage_does_not_hold_back_impressions_in_the_same_batch(
+    sqs: MotoSqs, queue_mode: dict[str, str], upstream: FakeUpstream
+) -> None:
+    post("/fullstory", custom_event(1))
+    post("/split/impressions", event_bytes("split-impressions-webhook.json"))
+    upstream.script("POST", "/api/events/bulk", *[Fault(status=503)] * 20)
+
+    failed = play_event_source_mapping(sqs, queue_mode["url"])
+
+    assert len(failed) == 1  # the FullStory event waits for FME; the impressions message is done
+    assert upstream.fme_events() == []
+    assert {e["name"] for e in upstream.fullstory_events()} == {"split_evaluation"}
+    assert waiting(sqs, queue_mode["url"]) == 1
+
+
+def test_a_fullstory_outage_stops_lookups_but_not_events_whose_key_needs_none(
+    sqs: MotoSqs, queue_mode: dict[str, str], upstream: FakeUpstream
+) -> None:
+    streams = json.loads(event_bytes("fullstory-streams-event.json"))  # carries its uid: no lookup needed
+    post("/fullstory", json.dumps(streams).encode())
+    for n in range(3):
+        post("/fullstory", custom_event(n))  # each needs the (one) user's lookup
+    upstream.script("GET", "/v2/users/", *[Fault(status=503)] * 50)
+
+    failed = play_event_source_mapping(sqs, queue_mode["url"])
+
+    assert len(failed) == 3
+    assert len(upstream.fme_events()) == 1
+    # One lookup (at most 1 + 5 retries) for the first event, then none for the other two this run.
+    assert 1 <= len(upstream.calls("GET", "/v2/users/")) <= 6
