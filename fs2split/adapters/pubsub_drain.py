@@ -24,6 +24,8 @@ from fs2split.queue.drain import Received, Tally
 
 # Messages delivered together: one FME call per thousand events.
 BATCH = 1000
+# ... and at most this many bytes of them in memory (Lambda's 6 MB payload limit bounds the SQS side).
+BATCH_BYTES = 16 * 1024 * 1024
 # Stop pulling when this little of the run's time is left: the last batch must still be delivered and settled.
 _SETTLE_S = 5.0
 
@@ -69,11 +71,13 @@ def run(instance: Instance) -> Outcome:
 def _pull(queue: PubSubQueue, deadline: float) -> tuple[list[Pulled], bool]:
     """Up to BATCH messages, and whether the subscription looked empty (a pull returned nothing)."""
     pulled: list[Pulled] = []
-    while len(pulled) < BATCH and time.monotonic() < deadline - _SETTLE_S:
+    size = 0
+    while len(pulled) < BATCH and size < BATCH_BYTES and time.monotonic() < deadline - _SETTLE_S:
         got = queue.pull(min(MAX_PULL, BATCH - len(pulled)))
         if not got:
             return pulled, True
         pulled.extend(got)
+        size += sum(len(p.data or b"") for p in got)
     return pulled, False
 
 
