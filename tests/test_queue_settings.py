@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from fs2split.app import handle
 from fs2split.http_types import Request
 from fs2split.instance import Instance
 from tests.conftest import event_bytes
-from tests.support.upstream import FakeUpstream
+from tests.support.upstream import FakeUpstream, Fault
 
 TOPIC = "projects/p/topics/t"
 
@@ -77,3 +78,20 @@ def test_a_malformed_webhook_is_refused_at_once_in_queue_mode(make_instance: Cal
 
     assert (answer["status"], answer["reason"]) == (400, "invalid_json")
     assert instance.queue is None  # no queue client was even built
+
+
+def test_a_queue_that_hangs_gets_a_503_within_the_retry_budget(
+    make_instance: Callable[..., Instance], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeUpstream() as up:
+        up.script("POST", "/v1/projects/p/topics/t:publish", *[Fault(delay=10)] * 10)
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{up.port}")
+        instance = make_instance(
+            FS2SPLIT_DELIVERY="queue", FS2SPLIT_PUBSUB_TOPIC=TOPIC, SPLIT_API_KEY="k", FS2SPLIT_RETRY_BUDGET_SECONDS="1"
+        )
+        started = time.monotonic()
+
+        answer = post(instance, "/fullstory", event_bytes("fullstory-custom-event.json"))
+
+        assert (answer["status"], answer["reason"]) == (503, "queue_unavailable")
+        assert time.monotonic() - started < 3  # the 1 s budget plus one attempt's floor, not 10 s

@@ -38,7 +38,7 @@ class SqsQueue:
                     config = Config(
                         connect_timeout=self._timeouts[0],
                         read_timeout=self._timeouts[1],
-                        retries={"mode": "standard", "max_attempts": 3},
+                        retries={"mode": "standard", "max_attempts": 2},
                     )
                     self._client = boto3.client("sqs", config=config)
         return self._client

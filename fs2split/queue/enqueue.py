@@ -13,6 +13,7 @@ from typing import Protocol
 
 from fs2split import logs
 from fs2split.clients.sqs_queue import QueueError
+from fs2split.clients.upstream import budget
 from fs2split.impressions.event import Impression
 from fs2split.instance import Instance
 from fs2split.outcome import Outcome, Reason
@@ -35,10 +36,12 @@ def sender(instance: Instance) -> Sender:
                 if settings.queue_url:
                     from fs2split.clients.sqs_queue import SqsQueue
 
+                    # boto3 knows no shared deadline: two attempts whose timeouts fit the retry budget.
+                    connect = min(settings.connect_timeout_s, settings.retry_budget_s / 4)
                     instance.queue = SqsQueue(
                         settings.queue_url,
-                        connect_timeout_s=settings.connect_timeout_s,
-                        read_timeout_s=settings.read_timeout_s,
+                        connect_timeout_s=connect,
+                        read_timeout_s=max(0.5, min(settings.read_timeout_s, settings.retry_budget_s / 2 - connect)),
                     )
                 else:
                     from fs2split.clients.pubsub_queue import PubSubQueue
@@ -65,7 +68,9 @@ def impressions(items: Sequence[Impression], instance: Instance, log: dict[str, 
 
 def _send(bodies: list[str], instance: Instance, log: dict[str, object]) -> Outcome:
     try:
-        sender(instance).send(bodies)
+        # The webhook answers within its budget even when the queue is slow (Pub/Sub calls share the deadline).
+        with budget(instance.settings.retry_budget_s):
+            sender(instance).send(bodies)
     except QueueError as error:
         logs.emit(logging.ERROR, "enqueue failed", reason=Reason.QUEUE_UNAVAILABLE.value, detail=str(error))
         return Outcome(Reason.QUEUE_UNAVAILABLE, f"the queue did not accept the webhook; retry later: {error}", log=log)
