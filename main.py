@@ -30,3 +30,18 @@ def fs2split(request: Any) -> tuple[bytes, int, dict[str, str]]:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """AWS Lambda entry point: Function URL, HTTP API (2.0) and REST API proxy (1.0) events."""
     return _aws.serve(event)
+
+
+@_http_function
+def drain(request: Any) -> tuple[bytes, int, dict[str, str]]:
+    """Queue mode on GCP: ``functions-framework --target drain``, POSTed by Cloud Scheduler to drain Pub/Sub."""
+    from fs2split.adapters import pubsub_drain
+
+    return pubsub_drain.serve(request)
+
+
+def lambda_drain(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Queue mode on AWS: an SQS event source mapping batch in, ``{"batchItemFailures": [...]}`` out."""
+    from fs2split.adapters import sqs_batch
+
+    return sqs_batch.serve(event, context)

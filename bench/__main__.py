@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, emf_line, impressions_batch, latency, listener_cost, memory, round_trips
+from bench import cold_start, emf_line, impressions_batch, latency, listener_cost, memory, queue_mode, round_trips
 from bench.common import FakeUpstream, Metric, Workload, serve_bare, serve_fs2split, served
 
 
@@ -38,6 +38,10 @@ class Plan:
     listener_batches: int = 200
     listener_batch_size: int = 100
     emf_lines: int = 5_000  # log lines per batch, with and without the EMF block
+    queue_events: int = 2000  # drained in batches of 1,000
+    queue_users: int = 200
+    queue_latency_events: int = 200
+    queue_backlog: int = 10_000
 
 
 QUICK = Plan(
@@ -53,6 +57,10 @@ QUICK = Plan(
     listener_batches=4,
     listener_batch_size=40,
     emf_lines=50,
+    queue_events=40,
+    queue_users=6,
+    queue_latency_events=6,
+    queue_backlog=200,
 )
 
 
@@ -102,6 +110,16 @@ def measure(plan: Plan) -> list[Metric]:
                 users=plan.users,
                 slow_events=plan.slow_events,
                 slow_users=plan.slow_users,
+            )
+            _stage("queue mode")
+            metrics += queue_mode.run(
+                up,
+                fs2split,
+                workload,
+                events=plan.queue_events,
+                users=plan.queue_users,
+                latency_events=plan.queue_latency_events,
+                backlog=plan.queue_backlog,
             )
             _stage("impressions batch")
             metrics += impressions_batch.run(up, volume, plan.impressions, plan.impressions_repetitions)

@@ -118,7 +118,8 @@ function awsSecretStatements(env = process.env) {
       Resource: [env.FS2SPLIT_AWS_SECRETS_KMS_KEY_ARN.trim()],
     });
   }
-  return statements;
+  // Queue mode (deploy/queue.js): the queue's own permissions; none in direct mode.
+  return [...statements, ...require('./queue.js').awsQueueStatementsFrom(env)];
 }
 
 module.exports = {

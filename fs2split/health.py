@@ -22,6 +22,8 @@ def handle(request: Request, instance: Instance) -> Outcome:
     body = {
         "service": "fs2split",
         "version": __version__,
+        # direct: delivered inside the webhook; queue: enqueued, delivered by the drain (docs/queue.md).
+        "delivery": settings.delivery,
         "integrations": {
             "fullstory_to_fme": {
                 "mode": "dry_run" if instance.dry_run else "live",

@@ -42,6 +42,8 @@ class Instance:
     mapping: EventMapping | None = None
     # A one-line reason when the mapping cannot be used: every FullStory webhook then answers 503.
     mapping_error: str | None = None
+    # Queue mode: the SQS or Pub/Sub client, built on first use (fs2split/queue/enqueue.py).
+    queue: object | None = None
 
     @classmethod
     def from_env(

@@ -17,6 +17,9 @@ class Reason(StrEnum):
     # Delivered.
     DELIVERED = "delivered"
     DRY_RUN = "dry_run"
+    # Queue mode: accepted by the queue (webhooks), or one drain run finished (the drain).
+    QUEUED = "queued"
+    DRAINED = "drained"
     # Dropped on purpose: 200, so the sender does not retry.
     TEST_EVENT = "test_event"
     IGNORED = "ignored"
@@ -51,12 +54,15 @@ class Reason(StrEnum):
     SECRET_UNAVAILABLE = "secret_unavailable"
     SETTINGS_INVALID = "settings_invalid"
     MAPPING_INVALID = "mapping_invalid"
+    QUEUE_UNAVAILABLE = "queue_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
 STATUS: dict[Reason, int] = {
     Reason.DELIVERED: 200,
     Reason.DRY_RUN: 200,
+    Reason.QUEUED: 200,
+    Reason.DRAINED: 200,
     Reason.TEST_EVENT: 200,
     Reason.IGNORED: 200,
     Reason.LOOP_GUARD: 200,
@@ -87,6 +93,7 @@ STATUS: dict[Reason, int] = {
     Reason.SECRET_UNAVAILABLE: 503,
     Reason.SETTINGS_INVALID: 503,
     Reason.MAPPING_INVALID: 503,
+    Reason.QUEUE_UNAVAILABLE: 503,
     Reason.INTERNAL_ERROR: 500,
 }
 

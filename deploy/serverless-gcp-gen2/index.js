@@ -28,6 +28,7 @@ const fs = require('fs');
 const path = require('path');
 
 const JSZip = require('jszip');
+const queueSteps = require('./queue.js');
 
 const STEP_PREFIX = 'gcp-gen2';
 const NEW_RUNTIMES = ['python310', 'python311', 'python312', 'python313'];
@@ -73,6 +74,8 @@ class ServerlessGcpGen2 {
             concurrency: count(1),
             cpu: { type: 'string' },
             ingress: { enum: ['all', 'internal-only', 'internal-and-gclb'] },
+            // Queue mode (deploy/queue.js, ./queue.js): topics, subscriptions and the drain's scheduler job.
+            queue: { type: 'object' },
           },
           additionalProperties: false,
         },
@@ -211,7 +214,8 @@ class ServerlessGcpGen2 {
       `--runtime=${this.provider.getRuntime(fn)}`,
       `--entry-point=${fn.handler}`,
       '--trigger-http',
-      custom.allowUnauthenticated === false ? '--no-allow-unauthenticated' : '--allow-unauthenticated',
+      // The queue's drain is private: only the scheduler's account may call it.
+      custom.allowUnauthenticated === false || this.isDrain(fn) ? '--no-allow-unauthenticated' : '--allow-unauthenticated',
       `--source=${source}`,
       `--memory=${pick('memorySize') || 256}Mi`,
       `--timeout=${pick('timeout') || '60s'}`,
@@ -258,8 +262,14 @@ class ServerlessGcpGen2 {
     return { args, environment: Object.keys(environment).sort(), secrets: secrets.map((s) => s.key), mode };
   }
 
+  isDrain(fn) {
+    return Boolean(this.settings.queue && this.settings.queue.enabled && fn.handler === 'drain');
+  }
+
   async deploy() {
     const source = await this.sourceDir();
+    const queue = this.settings.queue && this.settings.queue.enabled ? this.settings.queue : null;
+    if (queue) queueSteps.ensureTopics(this, queue);
     for (const name of this.serverless.service.getAllFunctions()) {
       const fn = this.serverless.service.getFunction(name);
       const { args, environment, secrets, mode } = this.deployArgs(name, fn, source);
@@ -267,7 +277,8 @@ class ServerlessGcpGen2 {
       this.log.notice(`  environment: ${environment.join(', ') || '(none)'}`);
       this.log.notice(`  secrets (${mode}): ${secrets.join(', ') || '(none)'}`);
       this.gcloud(args);
-      this.printUrls(name);
+      const url = this.printUrls(name);
+      if (queue && this.isDrain(fn)) queueSteps.scheduleDrain(this, queue, this.functionName(name), url);
     }
   }
 
@@ -294,6 +305,10 @@ class ServerlessGcpGen2 {
       { capture: true }
     );
     const base = url.replace(/\/+$/, '');
+    if (this.isDrain(this.serverless.service.getFunction(name))) {
+      this.log.notice(`\n${this.functionName(name)}: ${base} (the queue's drain, called by Cloud Scheduler)`);
+      return base;
+    }
     this.log.notice(
       [
         '',
@@ -303,6 +318,7 @@ class ServerlessGcpGen2 {
         `  Health check:               ${base}/healthz`,
       ].join('\n')
     );
+    return base;
   }
 }
 

@@ -18,6 +18,7 @@ DEFAULT_FULLSTORY_API_URL = "https://api.fullstory.com"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 KEY_FALLBACKS = ("none", "fullstory_user_id")
+DELIVERIES = ("direct", "queue")
 
 
 class SettingsError(ValueError):
@@ -55,6 +56,13 @@ class Settings:
     # Whether the log line carries a CloudWatch EMF block (FS2SPLIT_METRICS, resolved against the runtime).
     emf_metrics: bool = False
     metrics_namespace: str = "fs2split"
+    # Queue mode (fs2split/queue/): acknowledge after a durable enqueue, deliver from a drain.
+    delivery: str = "direct"
+    queue_url: str = ""
+    pubsub_topic: str = ""
+    pubsub_subscription: str = ""
+    drain_backoff_s: float = 60.0
+    drain_s: float = 50.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -103,6 +111,7 @@ class Settings:
             log_level=e.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
             emf_metrics=emf_metrics,
             metrics_namespace=metrics_namespace,
+            **_queue(e),
         )
 
     @classmethod
@@ -135,6 +144,31 @@ def _metrics(env: Mapping[str, str]) -> tuple[bool, str]:
     # auto: EMF on Lambda only, where CloudWatch Logs reads the block; elsewhere nobody would.
     emf = mode == "emf" or (mode == "auto" and bool(env.get("AWS_LAMBDA_FUNCTION_NAME")))
     return emf, namespace
+def _queue(env: Mapping[str, str]) -> dict[str, object]:
+    delivery = env.get("FS2SPLIT_DELIVERY", "direct").strip().lower() or "direct"
+    if delivery not in DELIVERIES:
+        raise SettingsError(f"FS2SPLIT_DELIVERY: must be one of {', '.join(DELIVERIES)}")
+    queue_url = env.get("FS2SPLIT_QUEUE_URL", "").strip()
+    topic = env.get("FS2SPLIT_PUBSUB_TOPIC", "").strip()
+    subscription = env.get("FS2SPLIT_PUBSUB_SUBSCRIPTION", "").strip()
+    if topic and not re.fullmatch(r"projects/[^/\s]+/topics/[^/\s]+", topic):
+        raise SettingsError("FS2SPLIT_PUBSUB_TOPIC: must be projects/<project>/topics/<topic>")
+    if subscription and not re.fullmatch(r"projects/[^/\s]+/subscriptions/[^/\s]+", subscription):
+        raise SettingsError("FS2SPLIT_PUBSUB_SUBSCRIPTION: must be projects/<project>/subscriptions/<subscription>")
+    if delivery == "queue" and not (queue_url or topic):
+        raise SettingsError("FS2SPLIT_DELIVERY=queue needs FS2SPLIT_QUEUE_URL (SQS) or FS2SPLIT_PUBSUB_TOPIC (Pub/Sub)")
+    backoff = _number(env, "FS2SPLIT_DRAIN_BACKOFF_SECONDS", 60.0, minimum=1)
+    if backoff > 600:
+        raise SettingsError("FS2SPLIT_DRAIN_BACKOFF_SECONDS: must be at most 600 (Pub/Sub's longest ack deadline)")
+    return {
+        "delivery": delivery,
+        "queue_url": queue_url,
+        "pubsub_topic": topic,
+        "pubsub_subscription": subscription,
+        # A modified Pub/Sub ack deadline is 0..600 s, SQS visibility 0..43,200 s: one range fits both.
+        "drain_backoff_s": backoff,
+        "drain_s": _number(env, "FS2SPLIT_DRAIN_SECONDS", 50.0, minimum=1),
+    }
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

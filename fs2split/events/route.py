@@ -8,6 +8,7 @@ filters) → resolve identity → deliver → outcome.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import replace
 
 from fs2split import logs
@@ -43,13 +44,13 @@ def handle(request: Request, instance: Instance) -> Outcome:
     parsed = parse(request.body, instance.mapping.streams if instance.mapping else None)
     if isinstance(parsed, Outcome):
         return parsed
-    outcome = _guarded(parsed, instance)
+    outcome = _guarded(parsed, request.body, instance)
     if parsed.notes:
         return replace(outcome, body={**outcome.body, "notes": list(parsed.notes)})
     return outcome
 
 
-def _guarded(parsed: FullStoryEvent, instance: Instance) -> Outcome:
+def _guarded(parsed: FullStoryEvent, body: bytes, instance: Instance) -> Outcome:
     if parsed.name.strip().lower() in instance.settings.loop_guard_events:
         return Outcome(Reason.LOOP_GUARD, f"{parsed.name!r} is written by fs2split itself; not sent back to FME")
     dropped_by = instance.mapping.dropped_by(parsed.name) if instance.mapping else None
@@ -63,6 +64,14 @@ def _guarded(parsed: FullStoryEvent, instance: Instance) -> Outcome:
         # Nothing is delivered, so nothing needs remembering: a newcomer may replay a sample.
         with budget(instance.settings.retry_budget_s):
             return _deliver(parsed, instance)
+    if instance.settings.delivery == "queue":
+        # Checked, not delivered: the drain dedups and delivers (fs2split/queue/), imported only in queue mode.
+        from fs2split.queue import enqueue
+
+        # A body without an event time is never a redelivery of another: its key is unique to this request,
+        # so the drain still absorbs the queue's own duplicate deliveries of this one message.
+        key = parsed.fingerprint if parsed.timed else f"{parsed.fingerprint}:{uuid.uuid4().hex}"
+        return enqueue.fullstory(body, key, instance)
     if not parsed.timed:
         # Without an event time, identical bodies are a user repeating an action, not a redelivery.
         with budget(instance.settings.retry_budget_s):
@@ -90,6 +99,28 @@ def _guarded(parsed: FullStoryEvent, instance: Instance) -> Outcome:
 
 
 def _deliver(event: FullStoryEvent, instance: Instance) -> Outcome:
+    prepared = prepare(event, instance)
+    if isinstance(prepared, Outcome):
+        return prepared
+    fme, key_source, log = prepared
+    if instance.dry_run:
+        return _dry_run(fme, key_source, instance, log)
+    try:
+        sdk_key = instance.keys.get(SPLIT_API_KEY)
+    except SecretUnavailable as error:
+        return Outcome(Reason.SECRET_UNAVAILABLE, str(error), log=log)
+    if not sdk_key:
+        # Configured (so not a dry run) yet empty: a key file beside main.py with nothing in it.
+        return Outcome(Reason.SECRET_UNAVAILABLE, "SPLIT_API_KEY is configured but empty", log=log)
+    reply = FmeApi(instance.upstream, instance.settings.split_events_url, sdk_key).send([fme])
+    return _delivery_outcome(reply, fme, log)
+
+
+def prepare(event: FullStoryEvent, instance: Instance) -> tuple[dict[str, object], str, dict[str, object]] | Outcome:
+    """Map and identify: (the FME event, where its key came from, log fields), or why it is not sent.
+
+    Shared by direct delivery and the queue drain (fs2split/queue/drain.py), which sends in bulk.
+    """
     settings = instance.settings
     properties = event.properties
     if event.withheld and instance.mapping is not None:
@@ -133,17 +164,7 @@ def _deliver(event: FullStoryEvent, instance: Instance) -> Outcome:
     problem = fme_event.problem(fme)
     if problem:
         return Outcome(Reason.EVENT_INVALID, f"FME would refuse this event: {problem}", log=log)
-    if instance.dry_run:
-        return _dry_run(fme, key_source, instance, log)
-    try:
-        sdk_key = instance.keys.get(SPLIT_API_KEY)
-    except SecretUnavailable as error:
-        return Outcome(Reason.SECRET_UNAVAILABLE, str(error), log=log)
-    if not sdk_key:
-        # Configured (so not a dry run) yet empty: a key file beside main.py with nothing in it.
-        return Outcome(Reason.SECRET_UNAVAILABLE, "SPLIT_API_KEY is configured but empty", log=log)
-    reply = FmeApi(instance.upstream, settings.split_events_url, sdk_key).send([fme])
-    return _delivery_outcome(reply, fme, log)
+    return fme, key_source, log
 
 
 def _identify(event: FullStoryEvent, instance: Instance) -> tuple[str, str, dict[str, object]] | Outcome:

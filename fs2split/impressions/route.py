@@ -117,6 +117,11 @@ def handle(request: Request, instance: Instance) -> Outcome:
         )
     if not batch.unique:
         return _outcome(batch, Written([]), log)
+    if settings.delivery == "queue":
+        # Checked, not delivered: the drain writes them (fs2split/queue/), imported only in queue mode.
+        from fs2split.queue import enqueue
+
+        return enqueue.impressions(batch.unique, instance, log)
     with budget(settings.retry_budget_s):
         written = write_impressions(batch.unique, instance.upstream, api_key, instance.impressions_seen, settings)
     return _outcome(batch, written, log)

@@ -73,10 +73,10 @@ def blocks(directory: Path, kind: str) -> dict[str, Any]:
     return found
 
 
-def resources(directory: Path, kind: str = "resource") -> dict[tuple[str, str], Any]:
-    """`resource` (or `data`) blocks of a directory, by (type, name)."""
+def resources(directory: Path, kind: str = "resource", *, skip: tuple[str, ...] = ()) -> dict[tuple[str, str], Any]:
+    """`resource` (or `data`) blocks of a directory, by (type, name); files named in ``skip`` left out."""
     found: dict[tuple[str, str], Any] = {}
-    for path in sorted(directory.glob("*.tf")):
+    for path in sorted(p for p in directory.glob("*.tf") if p.name not in skip):
         for block in parse(path).get(kind, []):
             for type_, named in block.items():
                 for name, body in named.items():
@@ -85,7 +85,9 @@ def resources(directory: Path, kind: str = "resource") -> dict[tuple[str, str], 
 
 
 def one(directory: Path, type_: str, kind: str = "resource") -> Any:
-    (body,) = [body for (t, _), body in resources(directory, kind).items() if t == type_]
+    """The direct-mode resource of a type: queue.tf's second function, log group and invoker are checked apart
+    (tests/infra/test_queue_infra.py)."""
+    (body,) = [body for (t, _), body in resources(directory, kind, skip=("queue.tf",)).items() if t == type_]
     return body
 
 

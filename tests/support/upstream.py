@@ -330,6 +330,8 @@ class FakeUpstream:
         self._flags: dict[str, dict[str, Any]] = {}
         self._segments: dict[str, _Segment] = {}
         self._change_number = 0
+        # FME refuses (400) any bulk request holding an event this returns True for: to isolate a bad event.
+        self.fme_refuses: Callable[[dict[str, Any]], bool] | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -423,6 +425,11 @@ class FakeUpstream:
         order; normal behaviour resumes once they are used up. Earlier scripts are consumed first."""
         with self._lock:
             self._scripts.append((method.upper(), path_prefix, deque(faults)))
+
+    def clear_scripts(self) -> None:
+        """Drop the scripted faults not consumed yet: the outage is over."""
+        with self._lock:
+            self._scripts.clear()
 
     def faults_left(self) -> int:
         """Scripted faults not consumed yet (assert 0 to prove a client made every expected attempt)."""
@@ -736,6 +743,10 @@ class FakeUpstream:
             return _json_answer(400, {"code": 400, "message": "body is not valid JSON"})
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             return _json_answer(400, {"code": 400, "message": "body must be a JSON array of events"})
+        refuses = self.fme_refuses
+        if refuses is not None and any(refuses(e) for e in events):
+            # Like FME with one event it will not take: the whole request is refused.
+            return _json_answer(400, {"code": 400, "message": "an event in the request is invalid"})
 
         def commit() -> None:
             with self._lock:

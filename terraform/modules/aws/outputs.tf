@@ -32,3 +32,13 @@ output "log_group_name" {
   description = "CloudWatch Logs group with the function's JSON log lines."
   value       = aws_cloudwatch_log_group.this.name
 }
+
+output "queue_url" {
+  description = "URL of the SQS queue the webhook writes to (queue mode), or null."
+  value       = one(aws_sqs_queue.events[*].url)
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the dead-letter queue to watch and redrive (queue mode), or null."
+  value       = one(aws_sqs_queue.dead_letters[*].url)
+}

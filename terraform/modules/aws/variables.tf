@@ -175,3 +175,75 @@ variable "dead_letter_queue_name" {
   description = "Name of that queue's dead-letter queue; null leaves out its panel and the dead-letters alarm."
   default     = null
 }
+
+variable "delivery" {
+  type        = string
+  description = "\"direct\" delivers inside the webhook; \"queue\" enqueues to SQS and delivers from a drain function in batches (docs/queue.md)."
+  default     = "direct"
+
+  validation {
+    condition     = contains(["direct", "queue"], var.delivery)
+    error_message = "delivery must be direct or queue."
+  }
+}
+
+variable "drain_timeout" {
+  type        = number
+  description = "Timeout of the drain function in seconds (queue mode); the queue's visibility timeout is six times this."
+  default     = 60
+
+  validation {
+    condition     = var.drain_timeout >= 10 && var.drain_timeout <= 900
+    error_message = "drain_timeout must be between 10 and 900."
+  }
+}
+
+variable "drain_backoff_seconds" {
+  type        = number
+  description = "How long a message that failed for now stays invisible before the next try (FS2SPLIT_DRAIN_BACKOFF_SECONDS); the queue's maxReceiveCount is set to outlast an hour at this backoff."
+  default     = 60
+
+  validation {
+    condition     = var.drain_backoff_seconds >= 1 && var.drain_backoff_seconds <= 600
+    error_message = "drain_backoff_seconds must be between 1 and 600."
+  }
+}
+
+variable "queue_batch_size" {
+  type        = number
+  description = "Most messages per drain invocation (queue mode); up to 10,000 for a standard queue."
+  default     = 1000
+
+  validation {
+    condition     = var.queue_batch_size >= 1 && var.queue_batch_size <= 10000
+    error_message = "queue_batch_size must be between 1 and 10000."
+  }
+}
+
+variable "queue_batching_window_seconds" {
+  type        = number
+  description = "How long Lambda gathers messages before invoking the drain (queue mode): the added delivery latency. At least 1 when queue_batch_size is over 10."
+  default     = 10
+
+  validation {
+    condition     = var.queue_batching_window_seconds >= 0 && var.queue_batching_window_seconds <= 300
+    error_message = "queue_batching_window_seconds must be between 0 and 300."
+  }
+}
+
+variable "queue_maximum_concurrency" {
+  type        = number
+  description = "Most drain invocations at once (queue mode): fewer, fuller batches and a cap on FME's call rate."
+  default     = 2
+
+  validation {
+    condition     = var.queue_maximum_concurrency >= 2 && var.queue_maximum_concurrency <= 1000
+    error_message = "queue_maximum_concurrency must be between 2 and 1000."
+  }
+}
+
+variable "queue_kms_key_arn" {
+  type        = string
+  description = "Customer managed KMS key for the queues (queue mode); null uses SQS-managed encryption."
+  default     = null
+}

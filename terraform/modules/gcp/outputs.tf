@@ -32,3 +32,13 @@ output "source_bucket" {
   description = "Bucket holding the uploaded source archives."
   value       = google_storage_bucket.source.name
 }
+
+output "pubsub_topic" {
+  description = "The Pub/Sub topic the webhook publishes to (queue mode), or null."
+  value       = one(google_pubsub_topic.events[*].id)
+}
+
+output "dead_letter_subscription" {
+  description = "The subscription holding dead-lettered messages, to watch and replay (queue mode), or null."
+  value       = one(google_pubsub_subscription.dead_letters[*].id)
+}

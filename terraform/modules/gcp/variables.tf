@@ -176,3 +176,42 @@ variable "pubsub_dead_letter_subscription_name" {
   description = "Short name of the subscription that keeps the dead letters; null leaves out its panel and the dead-letters alert."
   default     = null
 }
+
+variable "delivery" {
+  type        = string
+  description = "\"direct\" delivers inside the webhook; \"queue\" publishes to Pub/Sub and delivers from a scheduled drain function in batches (docs/queue.md)."
+  default     = "direct"
+
+  validation {
+    condition     = contains(["direct", "queue"], var.delivery)
+    error_message = "delivery must be direct or queue."
+  }
+}
+
+variable "drain_timeout_seconds" {
+  type        = number
+  description = "Timeout of the drain function in seconds (queue mode); it pulls until 10 s before it."
+  default     = 60
+
+  validation {
+    condition     = var.drain_timeout_seconds >= 20 && var.drain_timeout_seconds <= 540
+    error_message = "drain_timeout_seconds must be between 20 and 540."
+  }
+}
+
+variable "drain_backoff_seconds" {
+  type        = number
+  description = "Ack deadline given back to a message that failed for now (FS2SPLIT_DRAIN_BACKOFF_SECONDS); the subscription's max_delivery_attempts is set to outlast an hour."
+  default     = 60
+
+  validation {
+    condition     = var.drain_backoff_seconds >= 1 && var.drain_backoff_seconds <= 600
+    error_message = "drain_backoff_seconds must be between 1 and 600."
+  }
+}
+
+variable "queue_kms_key_name" {
+  type        = string
+  description = "Customer managed KMS key for the Pub/Sub topics (queue mode); null uses Google-managed encryption."
+  default     = null
+}
