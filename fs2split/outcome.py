@@ -50,6 +50,7 @@ class Reason(StrEnum):
     SECRET_UNAVAILABLE = "secret_unavailable"
     SETTINGS_INVALID = "settings_invalid"
     MAPPING_INVALID = "mapping_invalid"
+    DEDUP_UNAVAILABLE = "dedup_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -84,6 +85,7 @@ STATUS: dict[Reason, int] = {
     Reason.SECRET_UNAVAILABLE: 503,
     Reason.SETTINGS_INVALID: 503,
     Reason.MAPPING_INVALID: 503,
+    Reason.DEDUP_UNAVAILABLE: 503,
     Reason.INTERNAL_ERROR: 500,
 }
 

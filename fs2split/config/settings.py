@@ -20,6 +20,8 @@ DEFAULT_FULLSTORY_API_URL = "https://api.fullstory.com"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 KEY_FALLBACKS = ("none", "fullstory_user_id")
+DEDUP_STORES = ("memory", "firestore", "dynamodb")
+DEDUP_ON_STORE_ERROR = ("deliver", "refuse")
 
 
 class SettingsError(ValueError):
@@ -50,6 +52,12 @@ class Settings:
     connect_timeout_s: float = 2.0
     read_timeout_s: float = 5.0
     log_level: str = "INFO"
+    # Shared redelivery dedup (fs2split/stores/): where, in which table or collection, and what to
+    # do when the store does not answer.
+    dedup_store: str = "memory"
+    dedup_table: str = "fs2split-dedup"
+    firestore_database: str = "(default)"
+    dedup_on_store_error: str = "deliver"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +99,12 @@ class Settings:
             connect_timeout_s=_number(e, "FS2SPLIT_CONNECT_TIMEOUT_SECONDS", 2.0, minimum=0.1),
             read_timeout_s=_number(e, "FS2SPLIT_READ_TIMEOUT_SECONDS", 5.0, minimum=0.1),
             log_level=e.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            dedup_store=_choice(e, "FS2SPLIT_DEDUP_STORE", DEDUP_STORES),
+            dedup_table=_name(e, "FS2SPLIT_DEDUP_TABLE", "fs2split-dedup", r"[A-Za-z0-9_.-]{3,255}"),
+            firestore_database=_name(
+                e, "FS2SPLIT_FIRESTORE_DATABASE", "(default)", r"\(default\)|[a-z][a-z0-9-]{2,62}"
+            ),
+            dedup_on_store_error=_choice(e, "FS2SPLIT_DEDUP_ON_STORE_ERROR", DEDUP_ON_STORE_ERROR),
         )
 
     @property
@@ -104,6 +118,21 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise SettingsError(f"{name}: must be an http(s) URL")
     return value.rstrip("/")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``; the first is the default."""
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise SettingsError(f"{name}: must be one of {', '.join(choices)}")
+    return value
+
+
+def _name(env: Mapping[str, str], name: str, default: str, pattern: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not re.fullmatch(pattern, value):
+        raise SettingsError(f"{name}: {value[:80]!r} is not a usable name")
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
