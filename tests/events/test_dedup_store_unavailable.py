@@ -72,7 +72,8 @@ def test_unreachable_store_with_deliver_sends_once_and_logs_a_warning(
     assert (response.status, response.body["reason"]) == (200, "delivered")
     assert len(up.fme_events()) == 1
     warnings = [line for line in log_lines(capsys.readouterr().out) if line.get("reason") == "dedup_unavailable"]
-    assert warnings and all(line["severity"] == "WARNING" for line in warnings)
+    assert warnings
+    assert all(line["severity"] == "WARNING" for line in warnings)
 
 
 def test_the_store_error_is_the_default_answer_deliver(
@@ -95,8 +96,9 @@ def test_no_secret_reaches_the_refusal_or_the_log(
     response = handle(Request("POST", "/fullstory", {}, {}, BODY), bridge)
 
     seen = json.dumps(response.body) + capsys.readouterr().out
-    assert "sdk-key-dedup" not in seen and "fs-key-dedup" not in seen
-    assert AWS_TEST_ENV["AWS_SECRET_ACCESS_KEY"] not in seen.replace('"testing"', "")
+    assert "sdk-key-dedup" not in seen
+    assert "fs-key-dedup" not in seen
+    assert AWS_TEST_ENV["AWS_SECRET_ACCESS_KEY"] not in seen
 
 
 def test_an_unknown_store_name_is_a_settings_error_that_names_the_setting(make_instance: Any) -> None:

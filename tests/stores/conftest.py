@@ -16,26 +16,6 @@ from tests.support import emulators
 StoreMaker = Callable[..., DedupStore]
 
 
-@pytest.fixture(scope="session")
-def firestore_emulator() -> Iterator[emulators.Emulator]:
-    reason = emulators.firestore_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    emulator = emulators.start_firestore()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[emulators.Emulator]:
-    reason = emulators.moto_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    emulator = emulators.start_moto()
-    yield emulator
-    emulator.stop()
-
-
 class Backend:
     """One fresh table or collection on a running emulator; ``store()`` is one more instance on it."""
 

@@ -16,16 +16,21 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import pytest
 import requests
 
 FIRESTORE_JAR = Path("/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar")
 FIRESTORE_MAIN = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
 PROJECT = "fs2split-test"
 # moto accepts any credentials; boto3 refuses to sign without some.
-AWS_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "moto-secret-never-logged",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def free_port() -> int:
@@ -148,3 +153,25 @@ def firestore_document(emulator: Emulator, collection: str, key: str) -> dict[st
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator() -> Iterator[Emulator]:
+    """One Firestore emulator for the session; each test uses its own collection."""
+    reason = firestore_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    emulator = start_firestore()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[Emulator]:
+    """One moto server for the session; each test uses its own table."""
+    reason = moto_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    emulator = start_moto()
+    yield emulator
+    emulator.stop()
