@@ -10,7 +10,7 @@ locals {
   ))
 
   secret_references = { for name, arn in var.secret_arns : "${name}_SECRET" => arn }
-  environment       = merge(var.environment, local.secret_references)
+  environment       = merge(var.environment, local.secret_references, local.dedup_environment)
 }
 
 data "aws_region" "current" {}
