@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, impressions_batch, latency, listener_cost, memory, round_trips
+from bench import cold_start, dedup_store, impressions_batch, latency, listener_cost, memory, round_trips
 from bench.common import FakeUpstream, Metric, Workload, serve_bare, serve_fs2split, served
 
 
@@ -37,6 +37,8 @@ class Plan:
     impressions_repetitions: int = 3
     listener_batches: int = 200
     listener_batch_size: int = 100
+    dedup_import_repetitions: int = 7  # fresh interpreters per SDK
+    dedup_round_trips: int = 300  # webhooks per emulator
 
 
 QUICK = Plan(
@@ -51,6 +53,8 @@ QUICK = Plan(
     impressions_repetitions=1,
     listener_batches=4,
     listener_batch_size=40,
+    dedup_import_repetitions=1,
+    dedup_round_trips=5,
 )
 
 
@@ -78,6 +82,8 @@ def measure(plan: Plan) -> list[Metric]:
     metrics += cold_start.run(plan.cold_start_repetitions)
     _stage("listener cost")
     metrics += listener_cost.run(plan.listener_batches, plan.listener_batch_size)
+    _stage("shared dedup stores")
+    metrics += dedup_store.run(plan.dedup_import_repetitions, plan.dedup_round_trips)
     workload = Workload()
     with FakeUpstream() as up:
         # Booted together (in parallel), used one after another.
