@@ -68,7 +68,7 @@ def test_the_memory_store_loads_no_backend_and_no_sdk() -> None:
     loaded = loaded_after_one_webhook({})
 
     assert not {m for m in loaded if m.startswith(("boto3", "botocore", "google.auth", "google.cloud.firestore"))}
-    assert not loaded & {"fs2split.stores.dynamodb", "fs2split.stores.firestore", "fs2split.stores.guarded"}
+    assert not loaded & {"fs2split.stores.dynamodb", "fs2split.stores.firestore"}
 
 
 def test_the_firestore_store_on_the_emulator_loads_neither_boto3_nor_google_auth() -> None:
