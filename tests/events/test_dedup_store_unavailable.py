@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,8 +13,16 @@ import pytest
 from fs2split.app import handle
 from fs2split.http_types import Request
 from tests.conftest import event_bytes
-from tests.support.emulators import AWS_TEST_ENV, PROJECT, free_port
-from tests.support.upstream import FakeUpstream
+from tests.support.emulators import (
+    AWS_TEST_ENV,
+    PROJECT,
+    create_table,
+    dynamodb_env,
+    free_port,
+    moto_skip_reason,
+    start_moto,
+)
+from tests.support.upstream import FakeUpstream, Fault
 
 BODY = event_bytes("fullstory-custom-event.json")
 
@@ -108,3 +117,32 @@ def test_an_unknown_store_name_is_a_settings_error_that_names_the_setting(make_i
 
     assert (response.status, response.body["reason"]) == (503, "settings_invalid")
     assert "FS2SPLIT_DEDUP_STORE" in response.body["message"]
+
+
+def test_a_store_lost_after_delivery_leaves_the_answer_delivered_and_logs_a_warning(
+    up: FakeUpstream, make_instance: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reason = moto_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    for name, value in AWS_TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    server = start_moto()
+    try:
+        create_table(server, "fs2split-dedup")
+        bridge = make_instance(**bridge_env(up, dynamodb_env(server, "fs2split-dedup"), "refuse"))
+        up.script("POST", "/api/events/bulk", Fault(delay=1.0))  # time to lose the store mid-delivery
+        answers: list[Any] = []
+        sender = threading.Thread(
+            target=lambda: answers.append(handle(Request("POST", "/fullstory", {}, {}, BODY), bridge))
+        )
+        sender.start()
+        assert up.wait_for(lambda: bool(up.calls("POST", "/api/events/bulk")), timeout=10)
+    finally:
+        server.stop()  # the claim is made; marking it done will fail
+    sender.join()
+
+    assert (answers[0].status, answers[0].body["reason"]) == (200, "delivered")
+    warnings = [line for line in log_lines(capsys.readouterr().out) if line.get("reason") == "dedup_unavailable"]
+    assert [line["severity"] for line in warnings] == ["WARNING"]
+    assert "did not record done" in warnings[0]["message"]
