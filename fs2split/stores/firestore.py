@@ -87,7 +87,7 @@ class FirestoreDedupStore:
                 if taken.status_code == 200:
                     self._claims[key] = _committed_time(taken)
                     return Claim.NEW
-                if taken.status_code not in (400, 409, 412):  # FAILED_PRECONDITION: another takeover won
+                if not _lost_race(taken):
                     raise StoreError(_describe("takeover", taken))
             return Claim.IN_FLIGHT  # three races lost in a row: someone else holds it now
 
@@ -106,8 +106,8 @@ class FirestoreDedupStore:
             return  # never claimed here: nothing of ours to delete
         with _store_budget():
             answer = self._commit({"delete": self._name(key), "currentDocument": {"updateTime": stamp}})
-        # 400/409/412: our lease ran out and another claim took the key over; 404: already gone.
-        if answer.status_code not in (200, 400, 404, 409, 412):
+        # A lost race: our lease ran out and another claim took the key over. 404: already gone.
+        if answer.status_code not in (200, 404) and not _lost_race(answer):
             raise StoreError(_describe("release", answer))
 
     def _create(self, key: str, fields: dict[str, Any]) -> requests.Response:
@@ -273,6 +273,13 @@ def _record(answer: requests.Response) -> tuple[Record, str]:
         # Not a record this code wrote: expire it at once so a claim takes it over, guarded as usual.
         record = Record("unknown", 0, 0)
     return record, stamp
+
+
+def _lost_race(answer: requests.Response) -> bool:
+    """The precondition failed: the record changed since we read it. Any other 400 is a real error."""
+    if answer.status_code in (409, 412):
+        return True
+    return answer.status_code == 400 and "FAILED_PRECONDITION" in _describe("", answer)
 
 
 def _describe(operation: str, answer: requests.Response) -> str:
