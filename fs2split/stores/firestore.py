@@ -42,12 +42,14 @@ class FirestoreDedupStore:
         env: Mapping[str, str],
         session: requests.Session,
         timeouts: tuple[float, float] = (1.0, 2.0),
+        call_budget_s: float = _CALL_BUDGET_S,
     ) -> None:
         self._collection = collection
         self._database = database
         self._windows = windows
         self._session = session
         self._timeouts = timeouts
+        self._call_budget_s = call_budget_s
         self._emulator = env.get("FIRESTORE_EMULATOR_HOST", "").strip()
         self._project = env.get("GOOGLE_CLOUD_PROJECT", "").strip()
         self._credentials: Any = None
@@ -59,7 +61,7 @@ class FirestoreDedupStore:
         at = now_ms()
         owner = new_owner()
         fields = _fields(self._windows.claim_record(owner, at, lease_s))
-        with _store_budget():
+        with _store_budget(self._call_budget_s):
             created = self._create(key, fields)
             if created.status_code == 200:
                 self._claims[key] = _update_time(created)
@@ -94,7 +96,7 @@ class FirestoreDedupStore:
     def done(self, key: str) -> None:
         self._claims.pop(key, None)
         fields = _fields(self._windows.done_record("", now_ms()))
-        with _store_budget():
+        with _store_budget(self._call_budget_s):
             # Without a precondition: whoever holds the key now, it was delivered.
             answer = self._commit({"update": self._document(key, fields)})
         if answer.status_code != 200:
@@ -104,7 +106,7 @@ class FirestoreDedupStore:
         stamp = self._claims.pop(key, None)
         if stamp is None:
             return  # never claimed here: nothing of ours to delete
-        with _store_budget():
+        with _store_budget(self._call_budget_s):
             answer = self._commit({"delete": self._name(key), "currentDocument": {"updateTime": stamp}})
         # A lost race: our lease ran out and another claim took the key over. 404: already gone.
         if answer.status_code not in (200, 404) and not _lost_race(answer):
@@ -203,9 +205,9 @@ class FirestoreDedupStore:
 
 
 @contextmanager
-def _store_budget() -> Iterator[None]:
+def _store_budget(seconds: float) -> Iterator[None]:
     left = remaining()
-    with budget(_CALL_BUDGET_S if left is None else max(0.5, min(_CALL_BUDGET_S, left))):
+    with budget(seconds if left is None else max(0.5, min(seconds, left))):
         yield
 
 

@@ -34,12 +34,21 @@ class Backend:
 
     def store(self, *, lease_s: float = 30.0, done_s: float = 3600.0) -> DedupStore:
         windows = Windows(lease_s=lease_s, done_s=done_s)
+        # Generous timeouts: these tests judge the claim rules, on a machine that may be busy.
         if self.name == "dynamodb":
-            return DynamoDbDedupStore(table=self.table, windows=windows, env=self.env)
+            return DynamoDbDedupStore(
+                table=self.table, windows=windows, env=self.env, connect_timeout_s=10, read_timeout_s=10
+            )
         session = requests.Session()
         self._sessions.append(session)
         return FirestoreDedupStore(
-            collection=self.table, database="(default)", windows=windows, env=self.env, session=session
+            collection=self.table,
+            database="(default)",
+            windows=windows,
+            env=self.env,
+            session=session,
+            timeouts=(10, 10),
+            call_budget_s=20,
         )
 
     def record(self, key: str) -> dict[str, object] | None:
