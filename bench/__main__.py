@@ -20,7 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, emf_line, impressions_batch, latency, listener_cost, memory, queue_mode, round_trips
+from bench import (
+    cold_start,
+    dedup_store,
+    emf_line,
+    impressions_batch,
+    latency,
+    listener_cost,
+    memory,
+    queue_mode,
+    round_trips,
+)
 from bench.common import FakeUpstream, Metric, Workload, serve_bare, serve_fs2split, served
 
 
@@ -42,6 +52,8 @@ class Plan:
     queue_users: int = 200
     queue_latency_events: int = 200
     queue_backlog: int = 10_000
+    dedup_import_repetitions: int = 7  # fresh interpreters per SDK
+    dedup_round_trips: int = 300  # webhooks per emulator
 
 
 QUICK = Plan(
@@ -61,6 +73,8 @@ QUICK = Plan(
     queue_users=6,
     queue_latency_events=6,
     queue_backlog=200,
+    dedup_import_repetitions=1,
+    dedup_round_trips=5,
 )
 
 
@@ -90,6 +104,8 @@ def measure(plan: Plan) -> list[Metric]:
     metrics += listener_cost.run(plan.listener_batches, plan.listener_batch_size)
     _stage("emf line")
     metrics += emf_line.run(plan.emf_lines)
+    _stage("shared dedup stores")
+    metrics += dedup_store.run(plan.dedup_import_repetitions, plan.dedup_round_trips)
     workload = Workload()
     with FakeUpstream() as up:
         # Booted together (in parallel), used one after another.

@@ -7,6 +7,7 @@ start pays only for what the first request needs.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from fs2split.config.settings import Settings, SettingsError
 from fs2split.events import mapping_source
 from fs2split.events.event_type import renames_problem
 from fs2split.events.identity import UidResolver
+from fs2split.stores.configured import dedup_store
 from fs2split.stores.dedup import DedupStore, MemoryDedupStore
 
 if TYPE_CHECKING:
@@ -61,18 +63,20 @@ class Instance:
         if error:
             logs.emit(logging.ERROR, f"invalid settings: {error}", reason="settings_invalid")
         mapping, mapping_error = _mapping(env, mapping_dir)
+        upstream = Upstream(
+            connect_timeout_s=settings.connect_timeout_s,
+            read_timeout_s=settings.read_timeout_s,
+            backoff_factor=settings.retry_backoff_s,
+            # Every concurrent impressions call keeps its connection for the next webhook.
+            pool_size=max(32, settings.impressions_concurrency),
+        )
         return cls(
             settings=settings,
             keys=Keys(env),
-            upstream=Upstream(
-                connect_timeout_s=settings.connect_timeout_s,
-                read_timeout_s=settings.read_timeout_s,
-                backoff_factor=settings.retry_backoff_s,
-                # Every concurrent impressions call keeps its connection for the next webhook.
-                pool_size=max(32, settings.impressions_concurrency),
-            ),
+            upstream=upstream,
             uids=UidResolver(ttl_s=settings.uid_cache_ttl_s, max_size=settings.uid_cache_size),
-            dedup=MemoryDedupStore(ttl_s=settings.dedup_ttl_s, max_size=settings.dedup_size),
+            # Shared across instances when FS2SPLIT_DEDUP_STORE says so (issue 16); the session is reused.
+            dedup=dedup_store(settings, os.environ if env is None else env, upstream.session),
             impressions_seen=MemoryDedupStore(ttl_s=settings.impression_dedup_s, max_size=settings.dedup_size),
             settings_error=error,
             mapping=mapping,

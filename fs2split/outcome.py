@@ -55,6 +55,7 @@ class Reason(StrEnum):
     SETTINGS_INVALID = "settings_invalid"
     MAPPING_INVALID = "mapping_invalid"
     QUEUE_UNAVAILABLE = "queue_unavailable"
+    DEDUP_UNAVAILABLE = "dedup_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -94,6 +95,7 @@ STATUS: dict[Reason, int] = {
     Reason.SETTINGS_INVALID: 503,
     Reason.MAPPING_INVALID: 503,
     Reason.QUEUE_UNAVAILABLE: 503,
+    Reason.DEDUP_UNAVAILABLE: 503,
     Reason.INTERNAL_ERROR: 500,
 }
 

@@ -13,6 +13,7 @@ import pytest
 
 from fs2split import instance as instance_module
 from fs2split.instance import Instance
+from tests.support.emulators import firestore_emulator, moto_server  # noqa: F401 - session fixtures (shared dedup)
 
 EVENTS = Path(__file__).parent / "events"
 _OWN_PREFIXES = ("SPLIT_", "FULLSTORY_", "FS2SPLIT_", "GOOGLE_CLOUD_", "AWS_")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import emulators
+
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +65,16 @@ EXPECTED = {
     "emf.line_us": False,
     "emf.line_with_block_us": False,
     "emf.added_us": True,
+    "dedup.import_dynamodb_ms": False,
+    "dedup.import_firestore_rest_ms": False,
+    "dedup.import_firestore_sdk_ms": False,
+    "dedup.firestore_rest_vs_sdk_ratio": True,
 }
+# Round trips against an emulator: reported only when the emulator is installed (the bench says so on stderr).
+for _backend, _skip in (("dynamodb", emulators.moto_skip_reason()), ("firestore", emulators.firestore_skip_reason())):
+    if _skip is None:
+        for _figure in ("p50_ms", "p95_ms", "duplicate_p50_ms", "duplicate_p95_ms"):
+            EXPECTED[f"dedup.{_backend}_{_figure}"] = False
 
 
 def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 KEY_FALLBACKS = ("none", "fullstory_user_id")
 DELIVERIES = ("direct", "queue")
+DEDUP_STORES = ("memory", "firestore", "dynamodb")
+DEDUP_ON_STORE_ERROR = ("deliver", "refuse")
 
 
 class SettingsError(ValueError):
@@ -63,6 +65,12 @@ class Settings:
     pubsub_subscription: str = ""
     drain_backoff_s: float = 60.0
     drain_s: float = 50.0
+    # Shared redelivery dedup (fs2split/stores/): where, in which table or collection, and what to
+    # do when the store does not answer.
+    dedup_store: str = "memory"
+    dedup_table: str = "fs2split-dedup"
+    firestore_database: str = "(default)"
+    dedup_on_store_error: str = "deliver"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -112,6 +120,12 @@ class Settings:
             emf_metrics=emf_metrics,
             metrics_namespace=metrics_namespace,
             **_queue(e),
+            dedup_store=_choice(e, "FS2SPLIT_DEDUP_STORE", DEDUP_STORES),
+            dedup_table=_name(e, "FS2SPLIT_DEDUP_TABLE", "fs2split-dedup", r"[A-Za-z0-9_.-]{3,255}"),
+            firestore_database=_name(
+                e, "FS2SPLIT_FIRESTORE_DATABASE", "(default)", r"\(default\)|[a-z][a-z0-9-]{2,62}"
+            ),
+            dedup_on_store_error=_choice(e, "FS2SPLIT_DEDUP_ON_STORE_ERROR", DEDUP_ON_STORE_ERROR),
         )
 
     @classmethod
@@ -176,6 +190,21 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     if not re.match(r"^https?://[^/\s]+", value):
         raise SettingsError(f"{name}: must be an http(s) URL")
     return value.rstrip("/")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``; the first is the default."""
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise SettingsError(f"{name}: must be one of {', '.join(choices)}")
+    return value
+
+
+def _name(env: Mapping[str, str], name: str, default: str, pattern: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not re.fullmatch(pattern, value):
+        raise SettingsError(f"{name}: {value[:80]!r} is not a usable name")
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -25,6 +25,8 @@ from fs2split.http_types import Request
 from fs2split.instance import Instance
 from fs2split.outcome import IN_PROGRESS_RETRY_AFTER_S, Outcome, Reason
 from fs2split.stores.dedup import Claim
+from fs2split.stores.guarded import RETRY_AFTER_S as DEDUP_RETRY_AFTER_S
+from fs2split.stores.guarded import DedupUnavailable
 
 
 def handle(request: Request, instance: Instance) -> Outcome:
@@ -77,7 +79,10 @@ def _guarded(parsed: FullStoryEvent, body: bytes, instance: Instance) -> Outcome
         with budget(instance.settings.retry_budget_s):
             return _deliver(parsed, instance)
     dedup_key = parsed.fingerprint
-    claim = instance.dedup.claim(dedup_key)
+    try:
+        claim = instance.dedup.claim(dedup_key)
+    except DedupUnavailable as error:  # FS2SPLIT_DEDUP_ON_STORE_ERROR=refuse: the sender retries later
+        return Outcome(Reason.DEDUP_UNAVAILABLE, str(error), retry_after=DEDUP_RETRY_AFTER_S)
     if claim is Claim.DONE:
         return Outcome(Reason.DUPLICATE, "this webhook was already delivered; nothing sent again")
     if claim is Claim.IN_FLIGHT:

@@ -27,6 +27,7 @@ from fs2split.outcome import Outcome, Reason
 from fs2split.queue import fme_bulk, impressions_writer, message
 from fs2split.queue.message import FullStoryMessage, ImpressionsMessage
 from fs2split.stores.dedup import Claim
+from fs2split.stores.guarded import DedupUnavailable
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,13 @@ def _events(
     pending: list[tuple[str, dict[str, Any]]] = []
     fullstory_down = False
     for key, handles in groups.items():
-        claim = instance.dedup.claim(key)
+        try:
+            # Claimed long before the post: the lease covers the rest of this run, not one webhook's budget.
+            claim = instance.dedup.claim(key, lease_s=max(0.0, deadline - time.monotonic()) + 5.0)
+        except DedupUnavailable:  # FS2SPLIT_DEDUP_ON_STORE_ERROR=refuse: the queue redelivers it later
+            verdict.retry.extend(handles)
+            tally.failures[Reason.DEDUP_UNAVAILABLE.value] += len(handles)
+            continue
         if claim is not Claim.NEW:
             settle = verdict.acked if claim is Claim.DONE else verdict.retry
             settle.extend(handles)
@@ -167,7 +174,7 @@ def _events(
 
 
 def _prepare(body: bytes, instance: Instance) -> tuple[dict[str, Any], dict[str, Any]] | Outcome:
-    parsed = parse(body)
+    parsed = parse(body, instance.mapping.streams if instance.mapping else None)
     if isinstance(parsed, Outcome):
         return parsed
     if parsed.name.strip().lower() in instance.settings.loop_guard_events:

@@ -1,9 +1,9 @@
 """Remember which deliveries are done, so a redelivered webhook sends nothing twice.
 
-The store is per instance (process memory): two instances may each deliver the same
-redelivery once. ``DedupStore`` is the seam where a shared store (Redis, Firestore, DynamoDB)
-can go. A delivery is remembered only once it succeeded, so the sender's retry of a failed
-one goes through.
+``MemoryDedupStore`` is per instance (process memory): two instances may each deliver the same
+redelivery once. ``DedupStore`` is the seam for the shared stores (``firestore.py``,
+``dynamodb.py``, chosen in ``configured.py``). A delivery is remembered only once it succeeded,
+so the sender's retry of a failed one goes through.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ class Claim(StrEnum):
 
 
 class DedupStore(Protocol):
-    def claim(self, key: str) -> Claim: ...
+    # lease_s: how long a claim holds before another may take it over (shared stores; None: the
+    # store's own lease, the retry budget plus a margin). A drain that claims early passes its budget.
+    def claim(self, key: str, *, lease_s: float | None = None) -> Claim: ...
     def done(self, key: str) -> None: ...
     def release(self, key: str) -> None: ...
 
@@ -33,7 +35,8 @@ class MemoryDedupStore:
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
 
-    def claim(self, key: str) -> Claim:
+    def claim(self, key: str, *, lease_s: float | None = None) -> Claim:
+        # lease_s does not apply: an in-flight claim here dies with its process, never outlives it.
         with self._lock:
             if key in self._done:
                 return Claim.DONE

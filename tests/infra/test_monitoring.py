@@ -159,14 +159,19 @@ def test_aws_alarms_cover_dead_letters_old_messages_5xx_share_and_refused_keys()
         assert alarm["alarm_actions"] == "${local.alarm_actions}", name
 
 
-def test_aws_queue_alarms_exist_only_once_queue_names_are_given() -> None:
+def test_aws_queue_alarms_exist_once_queue_names_are_given_or_the_module_makes_the_queues() -> None:
     alarms = resources(AWS)
     variables = blocks(AWS, "variable")
+    watched = monitoring_locals(AWS)
 
     assert variables["queue_name"]["default"] is None
     assert variables["dead_letter_queue_name"]["default"] is None
-    assert "var.dead_letter_queue_name != null" in alarms[("aws_cloudwatch_metric_alarm", "dead_letters")]["count"]
-    assert "var.queue_name != null" in alarms[("aws_cloudwatch_metric_alarm", "oldest_message")]["count"]
+    assert "local.monitored_dead_letters != null" in alarms[("aws_cloudwatch_metric_alarm", "dead_letters")]["count"]
+    assert "local.monitored_queue != null" in alarms[("aws_cloudwatch_metric_alarm", "oldest_message")]["count"]
+    # A name given wins; in queue mode the module's own queues (queue.tf) are watched without one.
+    assert "var.queue_name" in watched["monitored_queue"] and '${var.name}-events' in watched["monitored_queue"]
+    assert "local.queue_mode" in watched["monitored_dead_letters"]
+    assert '${var.name}-dead-letters' in watched["monitored_dead_letters"]
 
 
 def test_gcp_alert_policies_cover_the_same_and_notify_the_given_channels() -> None:
@@ -187,6 +192,10 @@ def test_gcp_alert_policies_cover_the_same_and_notify_the_given_channels() -> No
     assert {"fme_unauthorized", "fullstory_key_forbidden"} <= set(
         re.findall(r'"([a-z_]+)"', policies["reasons"]["for_each"])
     )
-    assert "var.pubsub_dead_letter_subscription_name != null" in policies["dead_letters"]["count"]
+    assert "local.monitored_dead_letters != null" in policies["dead_letters"]["count"]
+    watched = monitoring_locals(GCP)
+    assert "var.pubsub_dead_letter_subscription_name" in watched["monitored_dead_letters"]
+    assert '${var.name}-dead-letters' in watched["monitored_dead_letters"]
+    assert '${var.name}-drain' in watched["monitored_subscription"]
     for name, policy in policies.items():
         assert policy["notification_channels"] == "${var.notification_channel_ids}", name

@@ -35,7 +35,7 @@ _COPY_IGNORE = shutil.ignore_patterns(
 )  # fmt: skip
 
 SPLIT_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:fs2split/split-api-key-AbCdEf"
-RUNTIME_EXCLUDED = {"functions-framework", "google-cloud-secret-manager", "boto3"}
+RUNTIME_EXCLUDED = {"functions-framework", "google-cloud-secret-manager", "google-auth", "boto3"}
 
 
 def require_tool(path: Path, how: str) -> None:

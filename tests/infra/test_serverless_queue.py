@@ -128,3 +128,18 @@ def test_gcp_queue_drain_is_private_and_scheduled_every_minute_with_an_oidc_toke
     assert flags(job)["http-method"] == "POST"
     assert flags(job)["oidc-service-account-email"] == "drain-cron@demo-project.iam.gserviceaccount.com"
     assert flags(invoker)["member"] == "serviceAccount:drain-cron@demo-project.iam.gserviceaccount.com"
+
+
+def test_aws_queue_with_shared_dedup_gives_the_drain_the_same_table(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The drain dedups (issue 17) through the shared store (issue 16): both resource fragments in one stack.
+    service = service_copy(tmp_path_factory.mktemp("aws-queue-dedup") / "service")
+    env = base_env(FS2SPLIT_DELIVERY="queue", FS2SPLIT_DEDUP_STORE="dynamodb", FS2SPLIT_DEDUP_TABLE="fs2split-dedup")
+    serverless(service, "package", "--config", "serverless.aws.yml", env=env)
+    directory = service / ".serverless"
+    package = AwsPackage(directory, json.loads((directory / "cloudformation-template-update-stack.json").read_text()))
+    functions = {name: body["Properties"] for name, body in package.resources("AWS::Lambda::Function").items()}
+
+    assert package.resources("AWS::SQS::Queue")
+    assert package.resources("AWS::DynamoDB::Table")
+    assert functions["DrainLambdaFunction"]["Environment"]["Variables"]["FS2SPLIT_DEDUP_STORE"] == "dynamodb"
+    assert functions["DrainLambdaFunction"]["Environment"]["Variables"]["FS2SPLIT_DEDUP_TABLE"] == "fs2split-dedup"

@@ -37,6 +37,8 @@ ACCEPTED_FINDINGS = {
     "CKV_AWS_338",  # one-year log retention: 30 days by default, configurable
     "CKV_AWS_149",  # example secrets on the AWS managed key, CMK optional
     "CKV2_AWS_57",  # automatic rotation: third-party keys are rotated by hand
+    "CKV_AWS_28",  # dedup table point-in-time recovery: short-lived keys only, configurable
+    "CKV_AWS_119",  # dedup table CMK: no personal data, AWS owned key by default, configurable
 }
 
 

@@ -15,3 +15,9 @@ variable "environment" {
   description = "Non-secret settings, e.g. { SPLIT_TRAFFIC_TYPE = \"user\", LOG_LEVEL = \"INFO\" }."
   default     = {}
 }
+
+variable "dedup_store" {
+  type        = string
+  description = "memory (per-instance redelivery dedup) or dynamodb (shared by every instance: docs/dedup.md)."
+  default     = "memory"
+}

@@ -35,6 +35,7 @@ module "fs2split" {
   secrets_mode    = "env"
   secret_versions = var.secret_versions
   environment     = var.environment
+  dedup_store     = var.dedup_store
 
   depends_on = [google_project_service.apis]
 }

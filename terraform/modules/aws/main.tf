@@ -10,7 +10,7 @@ locals {
   ))
 
   secret_references = { for name, arn in var.secret_arns : "${name}_SECRET" => arn }
-  environment       = merge(var.environment, local.secret_references, local.queue_environment)
+  environment       = merge(var.environment, local.secret_references, local.queue_environment, local.dedup_environment)
 }
 
 data "aws_region" "current" {}

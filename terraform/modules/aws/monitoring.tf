@@ -3,6 +3,10 @@
 # metric filters, since the reason is not a dimension. Queue panels and alarms appear once queue names are set.
 
 locals {
+  # The queues to watch: those named, else the ones queue.tf creates in queue mode, else none.
+  monitored_queue        = var.queue_name != null ? var.queue_name : (local.queue_mode ? "${var.name}-events" : null)
+  monitored_dead_letters = var.dead_letter_queue_name != null ? var.dead_letter_queue_name : (local.queue_mode ? "${var.name}-dead-letters" : null)
+
   # The namespace the code writes (FS2SPLIT_METRICS_NAMESPACE), so panels and alarms read what is written.
   metrics_namespace = lookup(var.environment, "FS2SPLIT_METRICS_NAMESPACE", "fs2split")
   monitoring        = var.monitoring ? 1 : 0
@@ -18,7 +22,7 @@ locals {
   }
 
   queue_widgets = concat(
-    var.queue_name == null && var.dead_letter_queue_name == null ? [] : [{
+    local.monitored_queue == null && local.monitored_dead_letters == null ? [] : [{
       type   = "metric"
       x      = 0
       y      = 12
@@ -30,7 +34,7 @@ locals {
         view    = "timeSeries"
         stat    = "Maximum"
         period  = 60
-        metrics = [for name in compact([var.queue_name, var.dead_letter_queue_name]) : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name]]
+        metrics = [for name in compact([local.monitored_queue, local.monitored_dead_letters]) : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name]]
       }
     }],
     [{
@@ -46,7 +50,7 @@ locals {
         period = 60
         metrics = concat(
           [[local.metrics_namespace, "oldest_message_age_s", "route", "drain", { stat = "Maximum", label = "at the drain's last run" }]],
-          var.queue_name == null ? [] : [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", var.queue_name, { stat = "Maximum" }]],
+          local.monitored_queue == null ? [] : [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", local.monitored_queue, { stat = "Maximum" }]],
         )
       }
     }],
@@ -147,12 +151,12 @@ resource "aws_cloudwatch_dashboard" "this" {
 # --- Alarms ----------------------------------------------------------------------------------------------
 
 resource "aws_cloudwatch_metric_alarm" "dead_letters" {
-  count               = var.monitoring && var.dead_letter_queue_name != null ? 1 : 0
+  count               = var.monitoring && local.monitored_dead_letters != null ? 1 : 0
   alarm_name          = "${var.name}-dead-letters"
   alarm_description   = "Messages reached the dead-letter queue: fix the cause, then run python -m fs2split redrive."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = var.dead_letter_queue_name }
+  dimensions          = { QueueName = local.monitored_dead_letters }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1
@@ -165,12 +169,12 @@ resource "aws_cloudwatch_metric_alarm" "dead_letters" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "oldest_message" {
-  count               = var.monitoring && var.queue_name != null ? 1 : 0
+  count               = var.monitoring && local.monitored_queue != null ? 1 : 0
   alarm_name          = "${var.name}-oldest-message"
   alarm_description   = "A queued message has waited over 15 minutes: the drain is failing or an upstream is down."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = var.queue_name }
+  dimensions          = { QueueName = local.monitored_queue }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1

@@ -166,13 +166,13 @@ variable "alarm_sns_topic_arn" {
 
 variable "queue_name" {
   type        = string
-  description = "Name of the SQS queue of queue mode (FS2SPLIT_QUEUE_URL); null leaves out its panels and the oldest-message alarm."
+  description = "Name of an SQS queue to watch (panels, oldest-message alarm); null watches the queue queue.tf makes in queue mode, else none."
   default     = null
 }
 
 variable "dead_letter_queue_name" {
   type        = string
-  description = "Name of that queue's dead-letter queue; null leaves out its panel and the dead-letters alarm."
+  description = "Name of a dead-letter queue to watch (panel, dead-letters alarm); null watches the one queue.tf makes in queue mode, else none."
   default     = null
 }
 

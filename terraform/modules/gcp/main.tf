@@ -114,7 +114,7 @@ resource "google_cloudfunctions2_function" "this" {
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true
     service_account_email          = google_service_account.function.email
-    environment_variables          = merge(var.environment, local.secret_references, local.queue_environment)
+    environment_variables          = merge(var.environment, local.secret_references, local.queue_environment, local.dedup_environment)
 
     dynamic "secret_environment_variables" {
       for_each = local.injected_secrets

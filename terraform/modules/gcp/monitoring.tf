@@ -3,6 +3,10 @@
 # metrics. Queue panels and alerts appear once the Pub/Sub subscription names are set.
 
 locals {
+  # The subscriptions to watch: those named, else the ones queue.tf creates in queue mode, else none.
+  monitored_subscription = var.pubsub_subscription_name != null ? var.pubsub_subscription_name : (local.queue_mode ? "${var.name}-drain" : null)
+  monitored_dead_letters = var.pubsub_dead_letter_subscription_name != null ? var.pubsub_dead_letter_subscription_name : (local.queue_mode ? "${var.name}-dead-letters" : null)
+
   monitoring = var.monitoring ? 1 : 0
   # Both the webhook function and queue mode's drain (its name starts with the same name) log here.
   log_source = "resource.type=\"cloud_run_revision\" AND resource.labels.service_name:\"${var.name}\""
@@ -27,9 +31,9 @@ locals {
   }
 
   queue_tiles = [for tile in [
-    var.pubsub_subscription_name == null && var.pubsub_dead_letter_subscription_name == null ? null : {
+    local.monitored_subscription == null && local.monitored_dead_letters == null ? null : {
       title = "Queue depth and dead letters (messages)"
-      dataSets = [for name in compact([var.pubsub_subscription_name, var.pubsub_dead_letter_subscription_name]) : {
+      dataSets = [for name in compact([local.monitored_subscription, local.monitored_dead_letters]) : {
         plotType = "LINE"
         timeSeriesQuery = { timeSeriesFilter = {
           filter      = "metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.label.subscription_id=\"${name}\""
@@ -47,10 +51,10 @@ locals {
             aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_DELTA", crossSeriesReducer = "REDUCE_PERCENTILE_99" }
           } }
         }],
-        var.pubsub_subscription_name == null ? [] : [{
+        local.monitored_subscription == null ? [] : [{
           plotType = "LINE"
           timeSeriesQuery = { timeSeriesFilter = {
-            filter      = "metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.label.subscription_id=\"${var.pubsub_subscription_name}\""
+            filter      = "metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.label.subscription_id=\"${local.monitored_subscription}\""
             aggregation = { alignmentPeriod = "60s", perSeriesAligner = "ALIGN_MAX" }
           } }
         }],
@@ -201,7 +205,7 @@ resource "google_monitoring_dashboard" "this" {
 # --- Alert policies --------------------------------------------------------------------------------------
 
 resource "google_monitoring_alert_policy" "dead_letters" {
-  count                 = var.monitoring && var.pubsub_dead_letter_subscription_name != null ? 1 : 0
+  count                 = var.monitoring && local.monitored_dead_letters != null ? 1 : 0
   project               = var.project_id
   display_name          = "${var.name}: dead letters"
   combiner              = "OR"
@@ -212,7 +216,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
   conditions {
     display_name = "dead-letter subscription not empty"
     condition_threshold {
-      filter          = "resource.type=\"pubsub_subscription\" AND metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.label.subscription_id=\"${var.pubsub_dead_letter_subscription_name}\""
+      filter          = "resource.type=\"pubsub_subscription\" AND metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.label.subscription_id=\"${local.monitored_dead_letters}\""
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "0s"
@@ -225,7 +229,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 }
 
 resource "google_monitoring_alert_policy" "oldest_message" {
-  count                 = var.monitoring && var.pubsub_subscription_name != null ? 1 : 0
+  count                 = var.monitoring && local.monitored_subscription != null ? 1 : 0
   project               = var.project_id
   display_name          = "${var.name}: oldest queued message over 15 minutes"
   combiner              = "OR"
@@ -236,7 +240,7 @@ resource "google_monitoring_alert_policy" "oldest_message" {
   conditions {
     display_name = "oldest unacknowledged message older than 900 s"
     condition_threshold {
-      filter          = "resource.type=\"pubsub_subscription\" AND metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.label.subscription_id=\"${var.pubsub_subscription_name}\""
+      filter          = "resource.type=\"pubsub_subscription\" AND metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\" AND resource.label.subscription_id=\"${local.monitored_subscription}\""
       comparison      = "COMPARISON_GT"
       threshold_value = 900
       duration        = "0s"

@@ -167,13 +167,13 @@ variable "notification_channel_ids" {
 
 variable "pubsub_subscription_name" {
   type        = string
-  description = "Short name of queue mode's pull subscription (FS2SPLIT_PUBSUB_SUBSCRIPTION); null leaves out its panels and the oldest-message alert."
+  description = "Short name of a pull subscription to watch (panels, oldest-message alert); null watches the one queue.tf makes in queue mode, else none."
   default     = null
 }
 
 variable "pubsub_dead_letter_subscription_name" {
   type        = string
-  description = "Short name of the subscription that keeps the dead letters; null leaves out its panel and the dead-letters alert."
+  description = "Short name of a dead-letter subscription to watch (panel, dead-letters alert); null watches the one queue.tf makes in queue mode, else none."
   default     = null
 }
 
