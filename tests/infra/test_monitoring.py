@@ -169,7 +169,8 @@ def test_aws_queue_alarms_exist_once_queue_names_are_given_or_the_module_makes_t
     assert "local.monitored_dead_letters != null" in alarms[("aws_cloudwatch_metric_alarm", "dead_letters")]["count"]
     assert "local.monitored_queue != null" in alarms[("aws_cloudwatch_metric_alarm", "oldest_message")]["count"]
     # A name given wins; in queue mode the module's own queues (queue.tf) are watched without one.
-    assert "var.queue_name" in watched["monitored_queue"] and '${var.name}-events' in watched["monitored_queue"]
+    assert "var.queue_name" in watched["monitored_queue"]
+    assert '${var.name}-events' in watched["monitored_queue"]
     assert "local.queue_mode" in watched["monitored_dead_letters"]
     assert '${var.name}-dead-letters' in watched["monitored_dead_letters"]
 
