@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 # One line per command; each module is imported only to build the parser, its heavy work on run.
-COMMANDS = ("fs2split.cli.check_mapping",)
+COMMANDS = ("fs2split.cli.check_mapping", "fs2split.cli.sign")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

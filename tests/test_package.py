@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from fs2split import __version__
+from tests.support.clone import fresh_clone
 from tests.support.upstream import FakeUpstream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -48,25 +48,9 @@ print(json.dumps({"file": fs2split.__file__, "version": fs2split.__version__, "t
 """
 
 
-def _sources(destination: Path) -> Path:
-    """The repository's files as a fresh clone has them (tracked, or new and not ignored)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file() and not name.startswith(("node_modules/", ".venv")):
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
-    return destination
-
-
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    source = _sources(tmp_path_factory.mktemp("clone"))
+    source = fresh_clone(tmp_path_factory.mktemp("clone"))
     dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(dist), str(source)],
