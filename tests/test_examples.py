@@ -73,3 +73,11 @@ def test_each_example_body_gets_the_outcome_the_docs_promise(served: str, path: 
     answer = requests.post(served + route, data=(ROOT / path).read_bytes(), timeout=10)
 
     assert (answer.status_code, answer.json()["reason"]) == (status, reason)
+
+
+def test_every_body_the_readme_or_the_docs_send_is_a_listed_example() -> None:
+    texts = [(ROOT / "README.md").read_text(), *(page.read_text() for page in (ROOT / "docs").glob("*.md"))]
+    sent = {path for text in texts for path in re.findall(r"(?:@|gzip -c )(examples/[\w./-]+)", text)}
+
+    assert sent
+    assert sent <= set(PROMISED)
