@@ -74,3 +74,9 @@ def test_the_docs_site_builds_strictly_with_no_dead_link(tmp_path: Path) -> None
     )
     assert built.returncode == 0, built.stderr[-2000:]
     assert (tmp_path / "site" / "settings" / "index.html").is_file()
+
+
+def test_every_docs_page_has_one_title() -> None:
+    for page in DOCS.glob("*.md"):
+        prose = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+        assert len(re.findall(r"^# ", prose, flags=re.M)) == 1, page.name
