@@ -80,3 +80,10 @@ def test_every_docs_page_has_one_title() -> None:
     for page in DOCS.glob("*.md"):
         prose = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
         assert len(re.findall(r"^# ", prose, flags=re.M)) == 1, page.name
+
+
+def test_dev_test_builds_the_docs_strictly_and_loudly() -> None:
+    [line] = [line for line in (ROOT / "dev").read_text().splitlines() if "mkdocs build" in line]
+
+    assert "--strict" in line
+    assert "--quiet" not in line.split("#")[0]  # --quiet hides the warnings --strict counts
