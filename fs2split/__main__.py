@@ -17,6 +17,7 @@ COMMANDS = (
     "fs2split.cli.doctor",
     "fs2split.cli.impressions_jobs",
     "fs2split.cli.redrive",
+    "fs2split.cli.sign",
 )
 
 

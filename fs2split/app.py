@@ -36,6 +36,8 @@ _ROUTES: dict[str, _Route] = {
     "/healthz": _Route("healthz", frozenset({"GET", "HEAD"}), "fs2split.health"),
 }
 
+_ROUTE_LIST = "POST /fullstory (or /), POST /split/impressions, GET /healthz"
+
 
 def handle(request: Request, instance: Instance | None = None) -> Response:
     """Serve one request. Never raises: a bug becomes a 500 with a generic message and a log line."""
@@ -44,7 +46,7 @@ def handle(request: Request, instance: Instance | None = None) -> Response:
     path = _normalise(request.path)
     route = _ROUTES.get(path)
     if route is None:
-        outcome = Outcome(Reason.NOT_FOUND, f"no route {path[:100]!r}; use POST /fullstory")
+        outcome = Outcome(Reason.NOT_FOUND, f"no route {path[:100]!r}; the routes are {_ROUTE_LIST}")
     elif request.method.upper() not in route.methods:
         allowed = ", ".join(sorted(route.methods))
         outcome = Outcome(Reason.METHOD_NOT_ALLOWED, f"{route.name} takes {allowed}", headers={"Allow": allowed})

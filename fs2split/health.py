@@ -36,6 +36,7 @@ def handle(request: Request, instance: Instance) -> Outcome:
                 "mapping": instance.mapping.summary() if instance.mapping else None,
             },
             "fme_to_fullstory": {
+                "mode": "dry_run" if settings.force_dry_run or instance.keyless else "live",
                 "configured": keys.configured(FULLSTORY_API_KEY),
                 "token_required": keys.configured(SPLIT_IMPRESSIONS_TOKEN),
             },
@@ -45,4 +46,12 @@ def handle(request: Request, instance: Instance) -> Outcome:
         return Outcome(Reason.SETTINGS_INVALID, instance.settings_error, body=body)
     if instance.mapping_error:
         return Outcome(Reason.MAPPING_INVALID, instance.mapping_error, body=body)
+    if instance.keyless or settings.force_dry_run:
+        return Outcome(Reason.HEALTHY, f"ok; {_DRY_RUN_NOTE[instance.keyless]}", body={**body, "sends": "nothing"})
     return Outcome(Reason.HEALTHY, "ok", body=body)
+
+
+_DRY_RUN_NOTE = {
+    True: "no key is set, so this function sends nothing anywhere (a dry run): set SPLIT_API_KEY and FULLSTORY_API_KEY",
+    False: "FS2SPLIT_DRY_RUN is set, so this function sends nothing anywhere",
+}

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from fs2split import logs
 from fs2split.clients.upstream import Upstream
-from fs2split.config.keys import SPLIT_API_KEY, Keys
+from fs2split.config.keys import FULLSTORY_API_KEY, SPLIT_API_KEY, Keys
 from fs2split.config.settings import Settings, SettingsError
 from fs2split.events import mapping_source
 from fs2split.events.event_type import renames_problem
@@ -70,7 +70,7 @@ class Instance:
             # Every concurrent impressions call keeps its connection for the next webhook.
             pool_size=max(32, settings.impressions_concurrency),
         )
-        return cls(
+        instance = cls(
             settings=settings,
             keys=Keys(env),
             upstream=upstream,
@@ -82,10 +82,27 @@ class Instance:
             mapping=mapping,
             mapping_error=mapping_error,
         )
+        logs.emit(logging.INFO, instance.started_message(), keyless=instance.keyless, dry_run=instance.dry_run)
+        return instance
 
     @property
     def dry_run(self) -> bool:
         return self.settings.force_dry_run or not self.keys.configured(SPLIT_API_KEY)
+
+    @property
+    def keyless(self) -> bool:
+        """No key at all (the run a newcomer starts): both directions are dry runs and nothing is sent."""
+        return not (self.keys.configured(SPLIT_API_KEY) or self.keys.configured(FULLSTORY_API_KEY))
+
+    def started_message(self) -> str:
+        if self.keyless:
+            return (
+                "fs2split started with no key: a dry run that sends nothing anywhere; "
+                "set SPLIT_API_KEY and FULLSTORY_API_KEY to send"
+            )
+        if self.settings.force_dry_run:
+            return "fs2split started: FS2SPLIT_DRY_RUN is set, so nothing is sent anywhere"
+        return "fs2split started"
 
 
 def _mapping(env: Mapping[str, str] | None, directory: Path | None) -> tuple[EventMapping | None, str | None]:

@@ -2,8 +2,8 @@
 
 Each reason has exactly one HTTP status. 2xx means "delivered, or dropped on purpose": the
 sender must not retry. 5xx means "not delivered yet": the sender should retry. Other 4xx are
-permanent refusals that a retry of the same request cannot fix. The README's table of
-outcomes is checked against ``STATUS`` by the tests.
+permanent refusals that a retry of the same request cannot fix. The docs' table of
+outcomes (docs/outcomes.md) is checked against ``STATUS`` by the tests.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ class Reason(StrEnum):
     USER_NOT_FOUND = "user_not_found"
     KEY_MISSING = "key_missing"
     DUPLICATE = "duplicate"
+    # Impressions FullStory itself refused as invalid (4xx): counted and logged, a retry cannot help.
+    UNDELIVERABLE = "undeliverable"
     # Health.
     HEALTHY = "healthy"
     # Refused: the request itself is wrong.
@@ -73,6 +75,7 @@ STATUS: dict[Reason, int] = {
     Reason.USER_NOT_FOUND: 200,
     Reason.KEY_MISSING: 200,
     Reason.DUPLICATE: 200,
+    Reason.UNDELIVERABLE: 200,
     Reason.HEALTHY: 200,
     Reason.INVALID_JSON: 400,
     Reason.NOT_A_WEBHOOK: 400,

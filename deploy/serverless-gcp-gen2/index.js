@@ -124,7 +124,7 @@ class ServerlessGcpGen2 {
 
   get project() {
     const { project } = this.serverless.service.provider;
-    if (!project) throw new this.serverless.classes.Error('provider.project is not set', 'GCP_GEN2_NO_PROJECT');
+    if (!project) throw new this.serverless.classes.Error('no Google Cloud project: set GOOGLE_CLOUD_PROJECT (and GOOGLE_CLOUD_REGION, default us-central1) to deploy; `serverless package` needs neither', 'GCP_GEN2_NO_PROJECT');
     return project;
   }
 

@@ -62,7 +62,7 @@ class Impression(NamedTuple):
 
 
 def from_webhook(item: Any) -> Impression | Problem:
-    """One element of FME's impressions webhook array (see docs/api-facts.md)."""
+    """One element of FME's impressions webhook array (sample: examples/bodies/split-impressions-webhook.json)."""
     if not isinstance(item, Mapping):
         return Problem.NOT_AN_OBJECT
     sdk, version = _text(item.get("sdk")), _text(item.get("sdkVersion"))

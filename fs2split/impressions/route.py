@@ -103,8 +103,9 @@ def handle(request: Request, instance: Instance) -> Outcome:
         "impressions": batch.received,
         "invalid": sum(batch.problems.values()),
     }
-    if settings.force_dry_run:
-        return _dry_run(batch, log)
+    if settings.force_dry_run or instance.keyless:
+        why = "FS2SPLIT_DRY_RUN is set" if settings.force_dry_run else "no key is set"
+        return _dry_run(batch, log, why)
     try:
         api_key = instance.keys.get(FULLSTORY_API_KEY)
     except SecretUnavailable as error:
@@ -175,8 +176,8 @@ def _check_token(request: Request, instance: Instance) -> Outcome | None:
     # Bytes, so a hostile non-ASCII token is just unequal (compare_digest refuses non-ASCII str).
     if hmac.compare_digest(_bytes(given), _bytes(expected)):
         return None
-    why = "missing" if not given else "does not match SPLIT_IMPRESSIONS_TOKEN"
-    return Outcome(Reason.TOKEN_INVALID, f"the token query parameter is {why}")
+    why = "is missing" if not given else "does not match SPLIT_IMPRESSIONS_TOKEN"
+    return Outcome(Reason.TOKEN_INVALID, f"the token query parameter {why}")
 
 
 def _bytes(text: str) -> bytes:
@@ -324,6 +325,8 @@ def _outcome(batch: _Batch, written: Written, log: dict[str, Any]) -> Outcome:
         "undeliverable": invalid + len(refused),
         "not_delivered": sum(fates[f] for f in (_Fate.UNAVAILABLE, _Fate.REJECTED, _Fate.ELSEWHERE, _Fate.SKIPPED)),
     }
+    if batch.problems:
+        counts["problems"] = dict(batch.problems)
     # events_sent: the same field (and metric) as the FullStory route's, here events written to FullStory.
     log = {**log, **counts, "events_sent": counts["delivered"]}
     if written.jobs:
@@ -368,26 +371,37 @@ def _outcome(batch: _Batch, written: Written, log: dict[str, Any]) -> Outcome:
             message += f" ({in_jobs} in {len(written.jobs)} batch import jobs, imported by FullStory later)"
     elif counts["duplicates"]:
         reason, message = Reason.DUPLICATE, "every impression was already delivered; nothing sent again"
+    elif refused:
+        reason, message = Reason.UNDELIVERABLE, f"FullStory refused every impression as invalid: {refused[0]}"
+    elif batch.problems:
+        reason, message = Reason.IGNORED, f"no deliverable impression in the body: {_problems(batch)}"
     else:
-        reason, message = Reason.IGNORED, "no deliverable impression in the body"
+        reason, message = Reason.IGNORED, "no impression in the body"
     if counts["duplicates"] and reason is Reason.DELIVERED:
         message += f"; {counts['duplicates']} duplicates not sent again"
-    if counts["undeliverable"]:
+    if counts["undeliverable"] and reason not in (Reason.UNDELIVERABLE, Reason.IGNORED):
         message += f"; {counts['undeliverable']} undeliverable, skipped"
     return Outcome(reason, message, body=counts, log=log)
 
 
-def _dry_run(batch: _Batch, log: dict[str, Any]) -> Outcome:
+def _problems(batch: _Batch) -> str:
+    """Why items were skipped, with the field names FME uses, since a guessed body is the usual cause."""
+    counted = ", ".join(f"{count} {problem}" for problem, count in sorted(batch.problems.items()))
+    return f"{counted} (each item needs FME's fields key, split and treatment; see examples/bodies/)"
+
+
+def _dry_run(batch: _Batch, log: dict[str, Any], why: str) -> Outcome:
     events = [impressions.to_event(impression) for impression in batch.unique]
     logs.emit(logging.INFO, "dry run: would send to FullStory", events=len(events))
     return Outcome(
         Reason.DRY_RUN,
-        "dry run (FS2SPLIT_DRY_RUN is set): nothing was sent to FullStory",
+        f"dry run ({why}): nothing was sent to FullStory",
         body={
             "dry_run": True,
             "impressions": batch.received,
             "duplicates": batch.repeats,
             "undeliverable": sum(batch.problems.values()),
+            **({"problems": dict(batch.problems)} if batch.problems else {}),
             "events": events[:_LOGGED_EXAMPLES],
         },
         log={**log, "events_sent": 0},

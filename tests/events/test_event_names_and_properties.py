@@ -1,4 +1,4 @@
-"""The naming rule a person defining an FME metric can predict from the README, and the
+"""The naming rule a person defining an FME metric can predict from the docs (docs/fullstory-to-fme.md), and the
 property limits FME applies."""
 
 from __future__ import annotations

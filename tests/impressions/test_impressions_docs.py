@@ -1,4 +1,4 @@
-"""The README's impressions section stays true to the code: its outcomes table lists exactly the reasons
+"""The impressions page (docs/impressions.md) stays true to the code: its outcomes table lists exactly the reasons
 ``POST /split/impressions`` can answer with, each with the status the code gives it."""
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from fs2split.impressions import route as impressions_route
 from fs2split.outcome import STATUS, Reason
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
-_START = README.index("## Impressions into FullStory")
-DOC = README[_START : README.index("\n## ", _START + 3)]
+DOC = (ROOT / "docs" / "impressions.md").read_text()
 # The router answers these for any route: a wrong method, and a bug.
 ROUTER_REASONS = {Reason.METHOD_NOT_ALLOWED, Reason.INTERNAL_ERROR}
 
@@ -26,6 +24,6 @@ def test_given_the_routes_code_then_the_outcomes_table_lists_each_reason_it_retu
     assert table == {reason.value: STATUS[reason] for reason in returned}
 
 
-def test_given_the_doc_then_every_file_it_links_to_exists() -> None:
+def test_given_the_doc_then_every_page_it_links_to_exists() -> None:
     for target in re.findall(r"\]\(([^)#:]+)\)", DOC):
-        assert (ROOT / target).resolve().is_file(), target
+        assert (ROOT / "docs" / target).resolve().is_file(), target

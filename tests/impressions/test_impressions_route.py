@@ -157,6 +157,7 @@ def test_given_valid_repeated_and_undeliverable_items_then_200_counts_each_and_o
         "duplicates": 1,
         "undeliverable": 3,
         "not_delivered": 0,
+        "problems": {"no_key": 1, "no_flag": 1, "not_an_object": 1},
     }
     assert sent_uids(up) == ["customer-1", "customer-2"]
     [bucketed] = [e for e in up.fullstory_events() if e["user"]["uid"] == "customer-2"]
@@ -392,8 +393,10 @@ def test_given_fullstory_calls_one_event_invalid_then_it_is_counted_logged_and_t
 # --- refused ---------------------------------------------------------------------------------------------------
 
 
-def test_given_no_fullstory_api_key_then_503_and_nothing_is_acknowledged(up: FakeUpstream, make_instance: Any) -> None:
-    bridge = make_instance(FULLSTORY_API_URL=up.fullstory_url)
+def test_given_an_fme_key_but_no_fullstory_api_key_then_503_and_nothing_is_acknowledged(
+    up: FakeUpstream, make_instance: Any
+) -> None:
+    bridge = make_instance(SPLIT_API_KEY="fme-sdk-key", FULLSTORY_API_URL=up.fullstory_url)
 
     response = post(bridge, impressions(2))
 

@@ -51,9 +51,9 @@ def require_tool(path: Path, how: str) -> None:
 def base_env(**extra: str) -> dict[str, str]:
     """The machine's environment without any setting, secret or cloud configuration, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_CLEAN_PREFIXES) and k != "LOG_LEVEL"}
-    # The google plugin's auth library probes the GCE metadata server; on a loaded machine with no network the
-    # probe times out and prints a MetadataLookupWarning, which the packaging tests would read as a config warning.
-    env["METADATA_SERVER_DETECTION"] = "none"
+    # The google plugin's auth library probes the GCE metadata server; where something answers that address
+    # with a 403, it prints a MetadataLookupWarning at random. A closed loopback port is "no metadata server".
+    env["GCE_METADATA_HOST"] = "127.0.0.1:9"
     env.update(extra)
     return env
 

@@ -136,7 +136,7 @@ def _has_credentials(rec: Recorded, scheme: str) -> bool:
 
 
 def _check_fs_event(event: Any) -> str | None:
-    """The minimal checks FullStory applies to a CreateEvent (see docs/api-facts.md); None when valid."""
+    """The minimal checks FullStory applies to a CreateEvent (its public "Create Events" API); None when valid."""
     if not isinstance(event, dict):
         return "event must be a JSON object"
     name = event.get("name")

@@ -3,7 +3,7 @@
 #     --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all: --upgrade
 # then, from this folder:
 #   terraform init && terraform apply
-# and add the secret values (aws secretsmanager put-secret-value, see the README's Deploy section).
+# and add the secret values (aws secretsmanager put-secret-value, see docs/deploy.md).
 
 provider "aws" {
   region = var.region
