@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from fs2split import logs
 from fs2split.clients.upstream import Upstream
-from fs2split.config.keys import SPLIT_API_KEY, Keys
+from fs2split.config.keys import SPLIT_API_KEY, Keys, blank_secrets
 from fs2split.config.settings import Settings, SettingsError
 from fs2split.events import mapping_source
 from fs2split.events.identity import UidResolver
@@ -52,14 +52,20 @@ class Instance:
             settings = Settings.from_env(env)
         except SettingsError as problem:
             settings, error = Settings(), str(problem)
+        blank = blank_secrets(env)
+        if blank and not error:
+            error = f"{blank[0]}: is only whitespace; give it the value, or leave it empty to turn it off"
         logs.configure(settings.log_level)
         if error:
             logs.emit(logging.ERROR, f"invalid settings: {error}", reason="settings_invalid")
         mapping, mapping_error = _mapping(env, mapping_dir)
+        keys = Keys(env)
         return cls(
             settings=settings,
-            keys=Keys(env),
+            keys=keys,
             upstream=Upstream(
+                # Upstream error text is scrubbed of every secret this instance holds.
+                secrets=keys.known_values,
                 connect_timeout_s=settings.connect_timeout_s,
                 read_timeout_s=settings.read_timeout_s,
                 backoff_factor=settings.retry_backoff_s,

@@ -25,7 +25,17 @@ class JsonLineFormatter(logging.Formatter):
             # Exception text is for operators; it never holds a secret because no secret is
             # ever put into an exception message.
             line["error"] = self.formatException(record.exc_info).splitlines()[-1]
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _encodable(json.dumps(line, ensure_ascii=False, default=str))
+
+
+def _encodable(text: str) -> str:
+    """The line with lone surrogates (from a hostile property name, an upstream's text) replaced: no UTF-8
+    stream accepts them, and the logging module would print "--- Logging error ---" instead of the line."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -28,6 +28,13 @@ FULLSTORY_WEBHOOK_SECRET_PREVIOUS = "FULLSTORY_WEBHOOK_SECRET_PREVIOUS"
 SPLIT_IMPRESSIONS_TOKEN = "SPLIT_IMPRESSIONS_TOKEN"
 
 _LEGACY_FILES = (SPLIT_API_KEY, FULLSTORY_API_KEY)
+SECRET_NAMES = (
+    SPLIT_API_KEY,
+    FULLSTORY_API_KEY,
+    FULLSTORY_WEBHOOK_SECRET,
+    FULLSTORY_WEBHOOK_SECRET_PREVIOUS,
+    SPLIT_IMPRESSIONS_TOKEN,
+)
 _DEFAULT_DIR = Path(__file__).resolve().parents[2]  # beside main.py
 _log = logging.getLogger("fs2split")
 
@@ -57,6 +64,8 @@ class Keys:
         self._ttl_s = ttl_s if ttl_s is not None else float(self._env.get("FS2SPLIT_SECRET_TTL_SECONDS") or 300)
         self._cache: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
+        # Every value handed out, so upstream text can be scrubbed of it (see known_values).
+        self._handed_out: set[str] = set()
 
     def configured(self, name: str) -> bool:
         """Whether a value can be had for NAME, without fetching it (cheap: health checks use it)."""
@@ -72,6 +81,19 @@ class Keys:
         Raises SecretUnavailable when a secret reference is configured but cannot be read and
         no earlier value is cached.
         """
+        value = self._get(name)
+        if value is not None and value not in self._handed_out:
+            with self._lock:
+                self._handed_out.add(value)
+        return value
+
+    def known_values(self) -> list[str]:
+        """Every secret value this instance holds: set in the environment, or read from a manager or a file."""
+        direct = (self._env.get(name, "").strip() for name in SECRET_NAMES)
+        with self._lock:
+            return [*(value for value in direct if value), *self._handed_out]
+
+    def _get(self, name: str) -> str | None:
         direct = self._env.get(name, "").strip()
         if direct:
             return direct
@@ -106,6 +128,17 @@ class Keys:
             return None
         path = self._legacy_dir / name
         return path if path.is_file() else None
+
+
+def blank_secrets(env: Mapping[str, str] | None = None) -> list[str]:
+    """Secret settings set to whitespace only: most likely a paste gone wrong, never "off".
+
+    An empty string still means "not set"; whitespace alone used to be read the same way and silently
+    turned the webhook signature check off.
+    """
+    e = os.environ if env is None else env
+    names = [*SECRET_NAMES, *(f"{name}_SECRET" for name in SECRET_NAMES)]
+    return [name for name in names if (value := e.get(name)) and not value.strip()]
 
 
 def _fetch_secret(reference: str) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 
 from fs2split import logs
 from fs2split.clients.fullstory_api import FullStoryApi
+from fs2split.clients.statuses import Verdict
 from fs2split.clients.upstream import Reply, budget, remaining
 from fs2split.config.keys import FULLSTORY_API_KEY, SPLIT_IMPRESSIONS_TOKEN, SecretUnavailable
 from fs2split.config.settings import Settings
@@ -248,14 +249,16 @@ def _claim(seen: DedupStore, key: str, stop: threading.Event) -> Claim:
         time.sleep(_CLAIM_POLL_S)
 
 
+_FATES = {
+    Verdict.ACCEPTED: _Fate.DELIVERED,
+    Verdict.RETRY_LATER: _Fate.UNAVAILABLE,
+    Verdict.OUR_SETUP: _Fate.REJECTED,
+    Verdict.REFUSED: _Fate.UNDELIVERABLE,
+}
+
+
 def _fate(reply: Reply) -> _Fate:
-    if reply.ok:
-        return _Fate.DELIVERED
-    if reply.transient or reply.status in impressions.RETRY_LATER_STATUSES:
-        return _Fate.UNAVAILABLE
-    if reply.status in (401, 403) or reply.status < 200 or 300 <= reply.status < 400:
-        return _Fate.REJECTED
-    return _Fate.UNDELIVERABLE
+    return _FATES[reply.verdict]
 
 
 def _outcome(batch: _Batch, results: list[_Result], log: dict[str, Any]) -> Outcome:

@@ -29,7 +29,7 @@ def lookups(mock: responses.RequestsMock) -> list[str]:
 
 def test_a_resolved_uid_is_reused_until_its_ttl_expires(api: tuple[FullStoryApi, responses.RequestsMock]) -> None:
     client, mock = api
-    mock.get(USERS + "1", json={"uid": "u1"})
+    mock.get(USERS + "1", json={"id": "1", "uid": "u1"})
     resolver = UidResolver(ttl_s=0.2, max_size=10)
 
     first, cached_first = resolver.resolve(client, "1")
@@ -44,7 +44,7 @@ def test_a_resolved_uid_is_reused_until_its_ttl_expires(api: tuple[FullStoryApi,
 def test_the_cache_holds_at_most_its_size(api: tuple[FullStoryApi, responses.RequestsMock]) -> None:
     client, mock = api
     for n in range(3):
-        mock.get(USERS + str(n), json={"uid": f"u{n}"})
+        mock.get(USERS + str(n), json={"id": "1", "uid": f"u{n}"})
     resolver = UidResolver(ttl_s=60, max_size=2)
 
     for user in ("0", "1", "2", "0"):
@@ -69,6 +69,6 @@ def test_anonymous_users_are_remembered_too_but_failures_are_not(
 
 def test_user_ids_are_escaped_in_the_lookup_path(api: tuple[FullStoryApi, responses.RequestsMock]) -> None:
     client, mock = api
-    mock.get(USERS + "a%2Fb%3F", json={"uid": "u"})
+    mock.get(USERS + "a%2Fb%3F", json={"id": "1", "uid": "u"})
 
     assert client.get_user("a/b?").uid == "u"
