@@ -17,9 +17,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from fs2split.config.errors import SecretUnavailable
+from fs2split.deadline import remaining
 
 SPLIT_API_KEY = "SPLIT_API_KEY"
 FULLSTORY_API_KEY = "FULLSTORY_API_KEY"
@@ -112,7 +115,7 @@ class Keys:
         if cached and now < cached[1]:
             return cached[0]
         try:
-            value = (self._fetch or _fetch_secret)(reference)
+            value = self._fetch_within_budget(name, reference)
         except SecretUnavailable as error:
             if cached:
                 # A failed refresh should not take the function down while the old value works.
@@ -122,6 +125,29 @@ class Keys:
         with self._lock:
             self._cache[name] = (value, now + self._ttl_s)
         return value
+
+    def _fetch_within_budget(self, name: str, reference: str) -> str:
+        """The fetch counts against the request's time budget: a secret manager that hangs (the SDKs retry
+        for a minute or more) must not hold the answer past it."""
+        fetch = self._fetch or _fetch_secret
+        left = remaining()
+        if left is None:
+            return fetch(reference)
+        if left <= 0:
+            raise SecretUnavailable(f"{name}_SECRET", "no time left in the request's budget to fetch it")
+        future = _fetcher().submit(fetch, reference)
+
+        def keep(done: Future[str]) -> None:
+            # A fetch that finishes after the request gave up still serves the next request.
+            if not done.cancelled() and done.exception() is None:
+                with self._lock:
+                    self._cache[name] = (done.result(), time.monotonic() + self._ttl_s)
+
+        future.add_done_callback(keep)
+        try:
+            return future.result(timeout=left)
+        except FutureTimeout:
+            raise SecretUnavailable(f"{name}_SECRET", f"no answer within the request's budget ({left:.1f}s)") from None
 
     def _legacy_file(self, name: str) -> Path | None:
         if name not in _LEGACY_FILES or self._legacy_dir is None:
@@ -139,6 +165,20 @@ def blank_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     e = os.environ if env is None else env
     names = [*SECRET_NAMES, *(f"{name}_SECRET" for name in SECRET_NAMES)]
     return [name for name in names if (value := e.get(name)) and not value.strip()]
+
+
+_fetcher_pool: ThreadPoolExecutor | None = None
+
+
+def _fetcher() -> ThreadPoolExecutor:
+    global _fetcher_pool
+    with _pool_lock:
+        if _fetcher_pool is None:
+            _fetcher_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fs2split-secret")
+        return _fetcher_pool
+
+
+_pool_lock = threading.Lock()
 
 
 def _fetch_secret(reference: str) -> str:
