@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextvars
 import hmac
-import json
 import logging
 import threading
 import time
@@ -32,6 +31,7 @@ from fs2split.config.keys import FULLSTORY_API_KEY, SPLIT_IMPRESSIONS_TOKEN, Sec
 from fs2split.config.settings import Settings
 from fs2split.http_types import Request
 from fs2split.impressions import event as impressions
+from fs2split.impressions import items as items_json
 from fs2split.impressions.event import Impression, Problem
 from fs2split.instance import Instance
 from fs2split.outcome import Outcome, Reason
@@ -84,7 +84,7 @@ def handle(request: Request, instance: Instance) -> Outcome:
     body = _inflate(request.body, settings)
     if isinstance(body, Outcome):
         return body
-    items = _parse(body)
+    items = _parse(body, settings.impressions_max_items)
     if isinstance(items, Outcome):
         return items
     batch = _prepare(items)
@@ -170,14 +170,17 @@ def _inflate(body: bytes, settings: Settings) -> bytes | Outcome:
     return bytes(out)
 
 
-def _parse(body: bytes) -> list[Any] | Outcome:
-    try:
-        parsed = json.loads(body)
-    except (ValueError, RecursionError):
-        # ValueError covers bad UTF-8 and oversized integers; RecursionError, absurdly deep nesting.
-        return Outcome(Reason.INVALID_JSON, "the body is not valid JSON (or gzip of it)")
-    if not isinstance(parsed, list):
-        return Outcome(Reason.NOT_A_WEBHOOK, "expected a JSON array of impressions (FME's impressions webhook)")
+_REFUSALS = {
+    items_json.Kind.TOO_MANY: Reason.PAYLOAD_TOO_LARGE,
+    items_json.Kind.NOT_JSON: Reason.INVALID_JSON,
+    items_json.Kind.NOT_AN_ARRAY: Reason.NOT_A_WEBHOOK,
+}
+
+
+def _parse(body: bytes, max_items: int) -> list[Any] | Outcome:
+    parsed = items_json.parse_items(body, max_items)
+    if isinstance(parsed, items_json.Refusal):
+        return Outcome(_REFUSALS[parsed.kind], parsed.message)
     return parsed
 
 
