@@ -133,7 +133,9 @@ def _name_properties_timestamp(
 def _timestamp_ms(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return _plausible_ms(value)  # math.isfinite() of an int beyond float range raises OverflowError
+    if isinstance(value, float):
         return _plausible_ms(int(value)) if math.isfinite(value) else None
     if not isinstance(value, str):
         return None
