@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, impressions_batch, latency, listener_cost, memory, round_trips
+from bench import cold_start, impressions_batch, latency, listener_cost, load, memory, round_trips
 from bench.common import FakeUpstream, Metric, Workload, serve_bare, serve_fs2split, served
 
 
@@ -37,6 +37,7 @@ class Plan:
     impressions_repetitions: int = 3
     listener_batches: int = 200
     listener_batch_size: int = 100
+    load_events: int = 400  # per fault scenario, from 40 concurrent senders
 
 
 QUICK = Plan(
@@ -51,6 +52,7 @@ QUICK = Plan(
     impressions_repetitions=1,
     listener_batches=4,
     listener_batch_size=40,
+    load_events=40,
 )
 
 
@@ -103,6 +105,9 @@ def measure(plan: Plan) -> list[Metric]:
             _stage("memory")
             metrics += memory.run(up, fs2split, workload, plan.memory_events, plan.memory_users)
             _stage("stopping")
+    # Its own stand-ins and server: faults scripted here must not reach the figures above.
+    _stage("load and faults")
+    metrics += load.run(plan.load_events)
     return metrics
 
 

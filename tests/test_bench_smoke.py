@@ -47,6 +47,12 @@ EXPECTED = {
     "memory.instance_peak_mb": True,
     "memory.worker_before_mb": False,
     "memory.arbiter_peak_mb": False,
+    **{
+        f"load.{scenario}.{count}": (count in ("lost", "duplicated") and scenario != "hangs") or count == "lost"
+        for scenario in ("clean", "http_500", "http_429", "resets", "hangs")
+        for count in ("sent", "delivered_once", "duplicated", "lost")
+    },
+    "load.refused_body_worker_peak_mb": True,
 }
 
 
@@ -80,6 +86,7 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     # The counts behind the figures: every event and impression really went through.
     assert metrics["round_trips.per_event"]["value"] >= metrics["round_trips.limit"]["value"] > 1
     assert metrics["listener.sent"]["value"] > 0
+    assert metrics["load.clean.sent"]["value"] == metrics["load.clean.delivered_once"]["value"] > 0
 
 
 @pytest.mark.parametrize(("value", "check", "code"), [(2.0, True, 1), (2.0, False, 0), (1.0, True, 0)])
