@@ -106,7 +106,7 @@ def test_fme_connection_reset_is_retried_and_delivered_once(up: FakeUpstream, br
 
 
 def test_a_pooled_connection_the_server_closed_is_retried(up: FakeUpstream, bridge: Instance) -> None:
-    # The first answer asks to keep the connection open, then the server closes it: the next POST finds it dead.
+    # The first POST leaves a keep-alive connection in the pool; the next one, sent on it, is reset unanswered.
     deliver(bridge, webhook())
     up.script("POST", BULK, Fault(reset=True))
 

@@ -20,7 +20,6 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -218,8 +217,9 @@ def _read_body(response: requests.Response, deadline: float | None, read_s: floa
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise _Broken("the answer was still arriving when the time budget ran out", retry=False,
-                                  read_timeout=True)
+                    raise _Broken(
+                        "the answer was still arriving when the time budget ran out", retry=False, read_timeout=True
+                    )
                 if sock is not None:
                     # Each recv waits no longer than what is left: a dripping answer cannot outlast the budget.
                     sock.settimeout(max(0.01, min(read_s, left)))
@@ -232,8 +232,7 @@ def _read_body(response: requests.Response, deadline: float | None, read_s: floa
     except (Urllib3Error, OSError, requests.RequestException) as error:
         timed_out = isinstance(error, TimeoutError | socket.timeout) or "timed out" in str(error).lower()
         # The answer had started: the upstream acted on the request. A broken answer is not retried here.
-        raise _Broken(f"the answer broke off ({type(error).__name__})", retry=False,
-                      read_timeout=timed_out) from None
+        raise _Broken(f"the answer broke off ({type(error).__name__})", retry=False, read_timeout=timed_out) from None
 
 
 def _socket(raw: Any) -> socket.socket | None:
@@ -272,6 +271,8 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # rare: most upstreams send seconds
+
         try:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
         except (TypeError, ValueError, IndexError, OverflowError):

@@ -17,12 +17,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fs2split.config.errors import SecretUnavailable
 from fs2split.deadline import remaining
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 SPLIT_API_KEY = "SPLIT_API_KEY"
 FULLSTORY_API_KEY = "FULLSTORY_API_KEY"
@@ -135,6 +137,9 @@ class Keys:
             return fetch(reference)
         if left <= 0:
             raise SecretUnavailable(f"{name}_SECRET", "no time left in the request's budget to fetch it")
+        # Imported here: most functions take their keys from the environment and never need a thread.
+        from concurrent.futures import TimeoutError as FutureTimeout
+
         future = _fetcher().submit(fetch, reference)
 
         def keep(done: Future[str]) -> None:
@@ -174,6 +179,8 @@ def _fetcher() -> ThreadPoolExecutor:
     global _fetcher_pool
     with _pool_lock:
         if _fetcher_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             _fetcher_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fs2split-secret")
         return _fetcher_pool
 

@@ -85,9 +85,7 @@ def test_concurrent_first_events_of_one_user_make_one_lookup(make_instance: Any)
     with FakeUpstream() as up:
         up.add_user("100", "customer-0")
         up.script("GET", "/v2/users/", Fault(delay=0.3))  # slow enough for every request to arrive meanwhile
-        bridge = make_instance(
-            FULLSTORY_API_KEY="fs-key", FULLSTORY_API_URL=up.fullstory_url, FS2SPLIT_DRY_RUN="true"
-        )
+        bridge = make_instance(FULLSTORY_API_KEY="fs-key", FULLSTORY_API_URL=up.fullstory_url, FS2SPLIT_DRY_RUN="true")
         document = event_json("fullstory-custom-event.json")
         document["data"]["sessionUrl"] = "https://app.fullstory.com/ui/TN1/session/100:1"
         bodies = [json.dumps({**document, "id": f"event-{n}"}).encode() for n in range(20)]
