@@ -59,13 +59,10 @@ class Instance:
         if error:
             logs.emit(logging.ERROR, f"invalid settings: {error}", reason="settings_invalid")
         mapping, mapping_error = _mapping(env, mapping_dir)
-        keys = Keys(env)
         return cls(
             settings=settings,
-            keys=keys,
+            keys=Keys(env),
             upstream=Upstream(
-                # Upstream error text is scrubbed of every secret this instance holds.
-                secrets=keys.known_values,
                 connect_timeout_s=settings.connect_timeout_s,
                 read_timeout_s=settings.read_timeout_s,
                 backoff_factor=settings.retry_backoff_s,
@@ -79,6 +76,10 @@ class Instance:
             mapping=mapping,
             mapping_error=mapping_error,
         )
+
+    def __post_init__(self) -> None:
+        # Upstream error text is scrubbed of every secret this instance holds, whichever Keys it has now.
+        self.upstream.secrets = lambda: self.keys.known_values()
 
     @property
     def dry_run(self) -> bool:

@@ -112,7 +112,7 @@ class Upstream:
         self._max_retries = max_retries
         self._backoff = (backoff_factor, backoff_max)
         # Every secret value the instance holds, asked for each time an upstream's text is kept.
-        self._secrets = secrets
+        self.secrets = secrets
         self.session = requests.Session()
         self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("https://", self._adapter)
@@ -192,7 +192,7 @@ class Upstream:
         status = response.status_code
         ok = 200 <= status < 300
         data = _json_or_none(body)
-        detail = "" if ok else scrub(_message(data) or body.decode("utf-8", "replace"), self._secrets())
+        detail = "" if ok else scrub(_message(data) or body.decode("utf-8", "replace"), self.secrets())
         return Reply(status=status, data=data, detail=detail, retry_after=retry_after_s(response.headers))
 
     def _environment(self, url: str) -> dict[str, Any]:
