@@ -8,15 +8,19 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from splitio.models.impressions import Impression
 
 from fs2split.app import handle
 from fs2split.http_types import Request, Response
+from fs2split.impressions.listener import FullStoryImpressionListener
 from fs2split.instance import Instance
+from fs2split.logs import LOGGER_NAME
 from tests.conftest import event_json
 from tests.support.upstream import FakeUpstream, Fault
 
@@ -113,3 +117,29 @@ def test_no_secret_echoed_by_an_upstream_reaches_a_response_or_a_log_line(
     seen = capsys.readouterr().out + "".join(answer.body_bytes().decode() for answer in answers)
     assert faults_served >= len(STATUSES) * len(echoes())  # every echo was really answered to fs2split
     assert [name for name, value in SECRETS.items() if value in seen] == []
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 422])
+def test_no_secret_echoed_to_the_impression_listener_reaches_its_log(up: FakeUpstream, status: int) -> None:
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage() + json.dumps(getattr(record, "fields", {}), default=str))
+
+    handler = Collect(level=logging.DEBUG)
+    logging.getLogger(LOGGER_NAME).addHandler(handler)
+    listener = FullStoryImpressionListener(env={**SECRETS, "FULLSTORY_API_URL": up.fullstory_url})
+    try:
+        for _, body in echoes():
+            up.script("POST", "/v2/events", Fault(status=status, body=body))
+        for n, _ in enumerate(echoes()):
+            listener.log_impression({"impression": Impression(f"k{n}", "flag", "on", "rule", 1, None, 1, None, None)})
+        assert up.wait_for(lambda: len(up.calls("POST", "/v2/events")) >= 1)
+        listener.flush(3)
+    finally:
+        listener.close(timeout_s=1)
+        logging.getLogger(LOGGER_NAME).removeHandler(handler)
+
+    assert any("FullStory" in line for line in lines)  # the refusal was logged
+    assert [name for name, value in SECRETS.items() if any(value in line for line in lines)] == []
