@@ -174,3 +174,38 @@ def test_hostile_bodies_headers_and_upstream_answers_always_get_a_json_answer_ne
     assert isinstance(document["message"], str)
     retry_after = answer["headers"].get("Retry-After")
     assert retry_after is None or 1 <= int(retry_after) <= 3600
+
+
+@pytest.fixture(scope="module")
+def cloud_functions() -> Any:
+    from pathlib import Path
+
+    from functions_framework import create_app
+
+    return create_app("fs2split", str(Path(__file__).resolve().parent.parent / "main.py")).test_client()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=bodies, sent_headers=headers, fme=answers, users=answers, fs_events=answers)
+def test_the_same_hostility_through_cloud_functions_never_gets_flasks_html_500(
+    up: FakeUpstream,
+    env: None,
+    cloud_functions: Any,
+    body: tuple[str, bytes],
+    sent_headers: dict[str, str],
+    fme: Any,
+    users: Any,
+    fs_events: Any,
+) -> None:
+    path, raw = body
+    up.reset()
+    up.script("POST", "/api/events/bulk", *fme)
+    up.script("GET", "/v2/users/", *users)
+    up.script("POST", "/v2/events", *fs_events)
+    instance_module.current().dedup = type(instance_module.current().dedup)(ttl_s=0, max_size=1)
+
+    response = cloud_functions.post(path, data=raw, headers=sent_headers)
+
+    assert response.status_code != 500, response.get_data()[:300]
+    document = json.loads(response.get_data())
+    assert isinstance(document["reason"], str)
