@@ -58,3 +58,12 @@ def test_a_huge_integer_streams_timestamp_is_a_400(dry_run: Instance) -> None:
     response = post(dry_run, body)
 
     assert (response.status, response.body["reason"]) == (400, "not_a_webhook")
+
+
+def test_a_huge_integer_property_is_trimmed_not_sent(dry_run: Instance) -> None:
+    body = custom_event(properties={"big_int": 0, "kept_int": 7}).replace('"big_int": 0', f'"big_int": {HUGE}')
+
+    response = post(dry_run, body)
+
+    assert (response.status, response.body["reason"]) == (200, "dry_run")
+    assert response.body["events"][0]["properties"] == {"kept_int": 7}
