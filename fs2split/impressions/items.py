@@ -37,7 +37,7 @@ class Refusal:
 _NOT_JSON = Refusal(Kind.NOT_JSON, "the body is not valid JSON (or gzip of it)")
 
 
-def parse_items(body: bytes, max_items: int) -> list[Any] | Refusal:
+def parse_items(body: bytes | bytearray, max_items: int) -> list[Any] | Refusal:
     """The array's elements (objects as dicts, anything else as None), or why there are none."""
     containers = body.count(b"{") + body.count(b"[")
     if containers > max_items * _CONTAINERS_PER_ITEM + 1:

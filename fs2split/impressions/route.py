@@ -136,7 +136,7 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", errors="surrogatepass")
 
 
-def _inflate(body: bytes, settings: Settings) -> bytes | Outcome:
+def _inflate(body: bytes, settings: Settings) -> bytes | bytearray | Outcome:
     """The JSON bytes: the body itself, or its gzip content (FME gzips; a header may or may not say so)."""
     if len(body) > settings.impressions_max_body_bytes:
         return Outcome(Reason.PAYLOAD_TOO_LARGE, f"the body is larger than {settings.impressions_max_body_bytes} bytes")
@@ -167,7 +167,7 @@ def _inflate(body: bytes, settings: Settings) -> bytes | Outcome:
                 pending = b""
     except zlib.error:
         return Outcome(Reason.INVALID_JSON, "the body starts like gzip but does not decompress")
-    return bytes(out)
+    return out  # not bytes(out): a second copy of up to 64 MiB
 
 
 _REFUSALS = {
@@ -177,7 +177,7 @@ _REFUSALS = {
 }
 
 
-def _parse(body: bytes, max_items: int) -> list[Any] | Outcome:
+def _parse(body: bytes | bytearray, max_items: int) -> list[Any] | Outcome:
     parsed = items_json.parse_items(body, max_items)
     if isinstance(parsed, items_json.Refusal):
         return Outcome(_REFUSALS[parsed.kind], parsed.message)
