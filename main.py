@@ -5,7 +5,7 @@ Everything else lives in the ``fs2split`` package, which both entry points share
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fs2split.adapters import functions_framework as _gcp
@@ -22,7 +22,7 @@ def _http_function(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 @_http_function
-def fs2split(request: Any) -> tuple[bytes, int, dict[str, str]]:
+def fs2split(request: Any) -> tuple[bytes | Iterator[bytes], int, dict[str, str]]:
     """Google Cloud Functions HTTP entry point: ``functions-framework --target fs2split``."""
     return _gcp.serve(request)
 

@@ -27,6 +27,7 @@ from bench import (
     impressions_batch,
     latency,
     listener_cost,
+    load,
     memory,
     queue_mode,
     round_trips,
@@ -54,6 +55,7 @@ class Plan:
     queue_backlog: int = 10_000
     dedup_import_repetitions: int = 7  # fresh interpreters per SDK
     dedup_round_trips: int = 300  # webhooks per emulator
+    load_events: int = 400  # per fault scenario, from 40 concurrent senders
 
 
 QUICK = Plan(
@@ -75,6 +77,7 @@ QUICK = Plan(
     queue_backlog=200,
     dedup_import_repetitions=1,
     dedup_round_trips=5,
+    load_events=40,
 )
 
 
@@ -143,6 +146,9 @@ def measure(plan: Plan) -> list[Metric]:
             _stage("memory")
             metrics += memory.run(up, fs2split, workload, plan.memory_events, plan.memory_users)
             _stage("stopping")
+    # Its own stand-ins and server: faults scripted here must not reach the figures above.
+    _stage("load and faults")
+    metrics += load.run(plan.load_events)
     return metrics
 
 

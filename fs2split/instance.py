@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from fs2split import logs
 from fs2split.clients.upstream import Upstream
-from fs2split.config.keys import FULLSTORY_API_KEY, SPLIT_API_KEY, Keys
+from fs2split.config.keys import FULLSTORY_API_KEY, SPLIT_API_KEY, Keys, blank_secrets
 from fs2split.config.settings import Settings, SettingsError
 from fs2split.events import mapping_source
 from fs2split.events.event_type import renames_problem
@@ -59,6 +59,9 @@ class Instance:
             settings, error = Settings.fallback(env), str(problem)
         if error is None and (error := renames_problem(settings.event_type_map)):
             settings = Settings.fallback(env)
+        blank = blank_secrets(env)
+        if blank and not error:
+            error = f"{blank[0]}: is only whitespace; give it the value, or leave it empty to turn it off"
         logs.configure(settings.log_level)
         if error:
             logs.emit(logging.ERROR, f"invalid settings: {error}", reason="settings_invalid")
@@ -84,6 +87,10 @@ class Instance:
         )
         logs.emit(logging.INFO, instance.started_message(), keyless=instance.keyless, dry_run=instance.dry_run)
         return instance
+
+    def __post_init__(self) -> None:
+        # Upstream error text is scrubbed of every secret this instance holds, whichever Keys it has now.
+        self.upstream.secrets = lambda: self.keys.known_values()
 
     @property
     def dry_run(self) -> bool:

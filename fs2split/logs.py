@@ -32,11 +32,21 @@ class JsonLineFormatter(logging.Formatter):
             line["error"] = self.formatException(record.exc_info).splitlines()[-1]
         raw = [(k, v) for k, v in line.items() if type(v) is RawJson]
         if not raw:
-            return json.dumps(line, ensure_ascii=False, default=str)
+            return _encodable(json.dumps(line, ensure_ascii=False, default=str))
         for key, _ in raw:
             del line[key]
         text = json.dumps(line, ensure_ascii=False, default=str)
-        return text[:-1] + "".join(f", {json.dumps(k)}: {v}" for k, v in raw) + "}"
+        return _encodable(text[:-1] + "".join(f", {json.dumps(k)}: {v}" for k, v in raw) + "}")
+
+
+def _encodable(text: str) -> str:
+    """The line with lone surrogates (from a hostile property name, an upstream's text) replaced: no UTF-8
+    stream accepts them, and the logging module would print "--- Logging error ---" instead of the line."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -69,6 +69,12 @@ EXPECTED = {
     "dedup.import_firestore_rest_ms": False,
     "dedup.import_firestore_sdk_ms": False,
     "dedup.firestore_rest_vs_sdk_ratio": True,
+    **{
+        f"load.{scenario}.{count}": (count in ("lost", "duplicated") and scenario != "hangs") or count == "lost"
+        for scenario in ("clean", "http_500", "http_429", "resets", "hangs")
+        for count in ("sent", "delivered_once", "duplicated", "lost")
+    },
+    "load.refused_body_worker_peak_mb": True,
 }
 # Round trips against an emulator: reported only when the emulator is installed (the bench says so on stderr).
 for _backend, _skip in (("dynamodb", emulators.moto_skip_reason()), ("firestore", emulators.firestore_skip_reason())):
@@ -107,6 +113,7 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     # The counts behind the figures: every event and impression really went through.
     assert metrics["round_trips.per_event"]["value"] >= metrics["round_trips.limit"]["value"] > 1
     assert metrics["listener.sent"]["value"] > 0
+    assert metrics["load.clean.sent"]["value"] == metrics["load.clean.delivered_once"]["value"] > 0
 
 
 @pytest.mark.parametrize(("value", "check", "code"), [(2.0, True, 1), (2.0, False, 0), (1.0, True, 0)])

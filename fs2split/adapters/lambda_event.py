@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 
 from fs2split.app import handle, respond
 from fs2split.http_types import Request, Response
+from fs2split.instance import current
 from fs2split.outcome import Outcome, Reason
 
 
@@ -23,6 +24,9 @@ def serve(event: Any) -> dict[str, Any]:
     if not method:
         outcome = Outcome(Reason.NOT_A_WEBHOOK, "not an HTTP event (Function URL, HTTP API or REST API proxy)")
         return _proxy(respond("?", path, outcome, started=started))
+    too_large = _too_large(event)
+    if too_large is not None:
+        return _proxy(respond(method, path, Outcome(Reason.PAYLOAD_TOO_LARGE, too_large), started=started))
     body = _body(event)
     if body is None:
         outcome = Outcome(Reason.INVALID_JSON, "the body is marked base64 but is not valid base64")
@@ -74,6 +78,17 @@ def _query(event: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(params, Mapping):
         return {str(k): str(v) for k, v in params.items() if v is not None}
     return {}
+
+
+def _too_large(event: Mapping[str, Any]) -> str | None:
+    """Refuse an oversized body from its length alone, before decoding it into a second copy."""
+    body = event.get("body")
+    if not isinstance(body, str):
+        return None
+    limit = current().settings.max_request_bytes
+    # A str of n characters is at least n UTF-8 bytes; base64 of n bytes is at least 4 * n / 3 characters.
+    smallest = len(body) * 3 // 4 - 2 if event.get("isBase64Encoded") else len(body)
+    return f"the body is larger than {limit} bytes" if smallest > limit else None
 
 
 def _body(event: Mapping[str, Any]) -> bytes | None:

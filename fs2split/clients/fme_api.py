@@ -15,4 +15,5 @@ class FmeApi:
 
     def send(self, events: list[dict[str, Any]]) -> Reply:
         """One request for all events: FME answers 202 when it accepted them (any 2xx counts)."""
-        return self._upstream.request("POST", self._url, headers=self._headers, json_body=events)
+        # Not repeatable after a read timeout: FME does not deduplicate, and may be storing them still.
+        return self._upstream.request("POST", self._url, headers=self._headers, json_body=events, repeatable=False)

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from fs2split.clients.statuses import Verdict
 from fs2split.clients.upstream import Reply, Upstream, encode_json
 
 # Derives an Idempotency-Key from the exact bytes of a request body.
@@ -41,13 +42,18 @@ class FullStoryApi:
             "GET", f"{self._base_url}/v2/users/{quote(user_id, safe='')}", headers=self._headers
         )
         if reply.ok:
-            uid = reply.data.get("uid") if isinstance(reply.data, dict) else None
+            if not _is_user(reply.data):
+                # An HTML page or truncated JSON with a 200 (a proxy, a gateway): not "no uid". Answered as
+                # unavailable, so the sender retries, and never cached as anonymous.
+                malformed = Reply(0, error=f"FullStory answered HTTP {reply.status} without a user document")
+                return UserLookup(Lookup.UNAVAILABLE, None, malformed)
+            uid = reply.data.get("uid")
             if isinstance(uid, str) and uid.strip():
                 return UserLookup(Lookup.FOUND, uid, reply)
             return UserLookup(Lookup.ANONYMOUS, None, reply)
         if reply.status == 404:
             return UserLookup(Lookup.NOT_FOUND, None, reply)
-        if reply.transient:
+        if reply.verdict is Verdict.RETRY_LATER:
             return UserLookup(Lookup.UNAVAILABLE, None, reply)
         return UserLookup(Lookup.REJECTED, None, reply)
 
@@ -56,4 +62,17 @@ class FullStoryApi:
         headers = dict(self._headers)
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key(body)
-        return self._upstream.request("POST", f"{self._base_url}/v2/events", headers=headers, data=body)
+        # With an idempotency key FullStory stores the event once, so it may be sent again after a read timeout.
+        return self._upstream.request(
+            "POST",
+            f"{self._base_url}/v2/events",
+            headers=headers,
+            data=body,
+            repeatable=idempotency_key is not None,
+        )
+
+
+def _is_user(data: Any) -> bool:
+    # FullStory may answer with the user's new id once identified, so only its presence is checked.
+    user_id = data.get("id") if isinstance(data, dict) else None
+    return isinstance(user_id, str) and bool(user_id.strip())

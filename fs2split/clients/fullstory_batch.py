@@ -69,7 +69,9 @@ class FullStoryBatchApi:
         headers = dict(self._headers)
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key(body)
-        reply = self._upstream.request("POST", self._base_url, headers=headers, data=body)
+        # The job's Idempotency-Key is a digest of its exact content: a repeat after a read timeout makes no
+        # second job, so the call may be sent again.
+        reply = self._upstream.request("POST", self._base_url, headers=headers, data=body, repeatable=True)
         job = reply.data.get("job") if reply.ok and isinstance(reply.data, dict) else None
         job_id = valid_job_id(job.get("id")) if isinstance(job, dict) else None
         return JobCreated(reply, job_id)

@@ -42,6 +42,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     impressions_max_body_bytes: int = 6 * 1024 * 1024
     impressions_max_inflated_bytes: int = 64 * 1024 * 1024
+    impressions_max_items: int = 100_000
     dedup_ttl_s: float = 6 * 3600.0
     dedup_size: int = 100_000
     impression_dedup_s: float = 1800.0
@@ -105,6 +106,7 @@ class Settings:
             impressions_max_inflated_bytes=int(
                 _number(e, "FS2SPLIT_IMPRESSIONS_MAX_INFLATED_BYTES", 64 * 1024 * 1024, minimum=1024)
             ),
+            impressions_max_items=int(_number(e, "FS2SPLIT_IMPRESSIONS_MAX_ITEMS", 100_000, minimum=1)),
             # A replay the signature window still accepts must be caught as a duplicate.
             dedup_ttl_s=_number(e, "FS2SPLIT_DEDUP_TTL_SECONDS", max(6 * 3600.0, tolerance_s), minimum=0),
             dedup_size=int(_number(e, "FS2SPLIT_DEDUP_SIZE", 100_000, minimum=1)),

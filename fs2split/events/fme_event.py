@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from fs2split.events.event_type import is_valid_event_type
@@ -11,11 +12,16 @@ from fs2split.events.properties import MAX_PROPERTIES, MAX_SIZE, Scalar, size_of
 # Where the original integration looked for the event's value; kept in the properties too.
 VALUE_PROPERTIES = ("split.value", "split.value_real", "split.value_int")
 MAX_KEY_CHARS = 250
+_DOUBLE_MAX = int(sys.float_info.max)
 
 
 def finite_number(value: Any) -> int | float | None:
+    """A number FME can store as its value (a double); anything else, including an integer beyond the double's
+    range (which would make ``math.isfinite`` raise OverflowError), is None: the value is dropped."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if isinstance(value, int):
+        return value if -_DOUBLE_MAX <= value <= _DOUBLE_MAX else None
     return value if math.isfinite(value) else None
 
 

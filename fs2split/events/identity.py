@@ -13,6 +13,8 @@ from urllib.parse import unquote
 from cachetools import TTLCache
 
 from fs2split.clients.fullstory_api import FullStoryApi, Lookup, UserLookup
+from fs2split.clients.upstream import Reply
+from fs2split.deadline import remaining
 
 # .../ui/<org>/session/<userId>:<sessionId>[!<digits>], the colon possibly %3A-encoded, any host
 # (app.fullstory.com, app.eu1.fullstory.com). The newer /client-session/<uuid> form, which
@@ -40,20 +42,53 @@ class UidResolver:
             maxsize=max_size, ttl=max(min(ttl_s, _NEGATIVE_TTL_CAP_S), 0.001)
         )
         self._lock = threading.Lock()
+        # Single flight: a user's first events often arrive together; one lookup serves them all.
+        self._in_flight: dict[str, _Flight] = {}
 
     def resolve(self, api: FullStoryApi, user_id: str) -> tuple[UserLookup, bool]:
-        """The lookup result and whether it came from the cache."""
+        """The lookup result and whether it came from the cache (or another request's lookup)."""
         with self._lock:
             uid = self._found.get(user_id)
             absent = self._absent.get(user_id)
+            flight = self._in_flight.get(user_id)
+            leader = flight is None and uid is None and absent is None
+            if leader:
+                flight = self._in_flight[user_id] = _Flight()
         if uid is not None:
             return UserLookup(Lookup.FOUND, uid), True
         if absent is not None:
             return UserLookup(absent), True
-        lookup = api.get_user(user_id)
-        with self._lock:
-            if lookup.result is Lookup.FOUND and lookup.uid:
-                self._found[user_id] = lookup.uid
-            elif lookup.result in (Lookup.ANONYMOUS, Lookup.NOT_FOUND):
-                self._absent[user_id] = lookup.result
+        assert flight is not None
+        if not leader:
+            return flight.wait(), True
+        lookup = UserLookup(Lookup.UNAVAILABLE)
+        try:
+            lookup = api.get_user(user_id)
+        finally:
+            with self._lock:
+                if lookup.result is Lookup.FOUND and lookup.uid:
+                    self._found[user_id] = lookup.uid
+                elif lookup.result in (Lookup.ANONYMOUS, Lookup.NOT_FOUND):
+                    self._absent[user_id] = lookup.result
+                del self._in_flight[user_id]
+            flight.finish(lookup)
         return lookup, False
+
+
+class _Flight:
+    """One lookup in progress; followers wait for its result within their own time budget."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._result = UserLookup(Lookup.UNAVAILABLE)
+
+    def finish(self, lookup: UserLookup) -> None:
+        self._result = lookup
+        self._done.set()
+
+    def wait(self) -> UserLookup:
+        left = remaining()
+        if not self._done.wait(None if left is None else max(0.0, left)):
+            late = Reply(0, error="the lookup of this user by another request did not finish within the budget")
+            return UserLookup(Lookup.UNAVAILABLE, None, late)
+        return self._result

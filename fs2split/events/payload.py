@@ -66,7 +66,8 @@ def parse(body: bytes, paths: streams.StreamPaths | None = None) -> FullStoryEve
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     except RecursionError:  # parsed a little less deep in the stack than it is written back
         return Outcome(Reason.INVALID_JSON, "the body is nested too deeply")
-    return replace(parsed, fingerprint=hashlib.sha256(canonical.encode()).hexdigest())
+    # surrogatepass: a JSON \ud800 escape is a lone surrogate, which plain UTF-8 refuses to encode.
+    return replace(parsed, fingerprint=hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest())
 
 
 def _parse_document(document: dict[str, Any], paths: streams.StreamPaths | None) -> FullStoryEvent | Outcome:
@@ -190,7 +191,9 @@ def _name_properties_timestamp(
 def _timestamp_ms(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return _plausible_ms(value)  # math.isfinite() of an int beyond float range raises OverflowError
+    if isinstance(value, float):
         return _plausible_ms(int(value)) if math.isfinite(value) else None
     if not isinstance(value, str):
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,7 @@ class _Unrepresentable:
 
 
 _UNREPRESENTABLE: Any = _Unrepresentable()
+_DOUBLE_MAX = int(sys.float_info.max)
 
 
 def _walk(value: dict[str, Any], prefix: str, depth: int) -> Iterator[tuple[str, Any]]:
@@ -91,7 +93,8 @@ def _scalar(value: Any) -> Any:
     if value is None or isinstance(value, str | bool):
         return value
     if isinstance(value, int):
-        return value
+        # Beyond a double's range no JSON reader on FME's side keeps it: trimmed like inf, not sent.
+        return value if -_DOUBLE_MAX <= value <= _DOUBLE_MAX else _UNREPRESENTABLE
     if isinstance(value, float):
         return value if math.isfinite(value) else _UNREPRESENTABLE
     if isinstance(value, dict):

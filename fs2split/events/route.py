@@ -14,6 +14,7 @@ from dataclasses import replace
 from fs2split import logs
 from fs2split.clients.fme_api import FmeApi
 from fs2split.clients.fullstory_api import FullStoryApi, Lookup
+from fs2split.clients.statuses import Verdict
 from fs2split.clients.upstream import Reply, budget
 from fs2split.config.keys import FULLSTORY_API_KEY, SPLIT_API_KEY, SecretUnavailable
 from fs2split.events import authentication, fme_event, mapping
@@ -247,13 +248,17 @@ def _delivery_outcome(reply: Reply, fme: dict[str, object], log: dict[str, objec
             log={**log, "events_sent": 1},
         )
     log = {**log, "events_sent": 0, "fme_status": reply.status}
-    if reply.transient:
+    if reply.verdict is Verdict.RETRY_LATER:
         return Outcome(
             Reason.FME_UNAVAILABLE,
             f"FME did not accept the event yet: {reply.describe()}",
             log=log,
             retry_after=reply.retry_after,
         )
-    if reply.status in (401, 403):
-        return Outcome(Reason.FME_UNAUTHORIZED, f"FME refused the SDK key: {reply.describe()}", log=log)
+    if reply.verdict is Verdict.OUR_SETUP:
+        return Outcome(
+            Reason.FME_UNAUTHORIZED,
+            f"FME refused the request (check SPLIT_API_KEY and SPLIT_EVENTS_URL): {reply.describe()}",
+            log=log,
+        )
     return Outcome(Reason.FME_REJECTED, f"FME refused the event: {reply.describe()}", log=log)

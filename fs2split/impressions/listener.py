@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fs2split.clients.fullstory_api import FullStoryApi
+from fs2split.clients.statuses import Verdict
 from fs2split.clients.upstream import Reply, Upstream, budget
 from fs2split.config.keys import FULLSTORY_API_KEY, Keys, SecretUnavailable
 from fs2split.config.settings import Settings
@@ -209,7 +210,9 @@ class FullStoryImpressionListener:
         self._threads: list[threading.Thread] = []
         self._seen = MemoryDedupStore(ttl_s=self._dedup_s, max_size=self._dedup_size)
         connect, read = self._timeouts
-        self._upstream = Upstream(connect_timeout_s=connect, read_timeout_s=read, pool_size=self._workers)
+        self._upstream = Upstream(
+            connect_timeout_s=connect, read_timeout_s=read, pool_size=self._workers, secrets=self._secret_values
+        )
 
     def _accept(self, data: Any) -> None:
         if self._closed:
@@ -304,10 +307,10 @@ class FullStoryImpressionListener:
                 self._counts["sent"] += 1
                 self._failures = 0
             return
-        if reply.transient or reply.status in impressions.RETRY_LATER_STATUSES:
+        if reply.verdict is Verdict.RETRY_LATER:
             self._retry_or_give_up(item, reply)
             return
-        if reply.status in (401, 403) or reply.status < 200 or 300 <= reply.status < 400:
+        if reply.verdict is Verdict.OUR_SETUP:
             # Our key or URL is wrong: every send would fail alike. Pause instead of hammering FullStory.
             self._seen.release(item.dedup_key)
             self._count("rejected")
@@ -323,6 +326,10 @@ class FullStoryImpressionListener:
         self._seen.done(item.dedup_key)
         self._count("rejected")
         self._log_sometimes("invalid", f"FullStory refused a split_evaluation event: {reply.describe()}")
+
+    def _secret_values(self) -> list[str]:
+        given = [self._api_key] if self._api_key else []
+        return [*given, *self._keys.known_values()]
 
     def _retry_or_give_up(self, item: _Item, reply: Reply) -> None:
         item.attempts += 1

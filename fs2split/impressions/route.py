@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextvars
 import hmac
-import json
 import logging
 import threading
 import time
@@ -27,12 +26,14 @@ from typing import Any
 from fs2split import logs
 from fs2split.clients.fullstory_api import FullStoryApi
 from fs2split.clients.fullstory_batch import FullStoryBatchApi
+from fs2split.clients.statuses import Verdict
 from fs2split.clients.upstream import Reply, Upstream, budget, remaining
 from fs2split.config.keys import FULLSTORY_API_KEY, SPLIT_IMPRESSIONS_TOKEN, SecretUnavailable
 from fs2split.config.settings import Settings
 from fs2split.http_types import Request
 from fs2split.impressions import batch as batch_import
 from fs2split.impressions import event as impressions
+from fs2split.impressions import items as items_json
 from fs2split.impressions.batch import BatchWrite, Job
 from fs2split.impressions.event import Impression, Problem
 from fs2split.instance import Instance
@@ -86,7 +87,7 @@ def handle(request: Request, instance: Instance) -> Outcome:
     body = _inflate(request.body, settings)
     if isinstance(body, Outcome):
         return body
-    items = _parse(body)
+    items = _parse(body, settings.impressions_max_items)
     if isinstance(items, Outcome):
         return items
     batch = _prepare(items)
@@ -184,7 +185,7 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", errors="surrogatepass")
 
 
-def _inflate(body: bytes, settings: Settings) -> bytes | Outcome:
+def _inflate(body: bytes, settings: Settings) -> bytes | bytearray | Outcome:
     """The JSON bytes: the body itself, or its gzip content (FME gzips; a header may or may not say so)."""
     if len(body) > settings.impressions_max_body_bytes:
         return Outcome(Reason.PAYLOAD_TOO_LARGE, f"the body is larger than {settings.impressions_max_body_bytes} bytes")
@@ -215,17 +216,20 @@ def _inflate(body: bytes, settings: Settings) -> bytes | Outcome:
                 pending = b""
     except zlib.error:
         return Outcome(Reason.INVALID_JSON, "the body starts like gzip but does not decompress")
-    return bytes(out)
+    return out  # not bytes(out): a second copy of up to 64 MiB
 
 
-def _parse(body: bytes) -> list[Any] | Outcome:
-    try:
-        parsed = json.loads(body)
-    except (ValueError, RecursionError):
-        # ValueError covers bad UTF-8 and oversized integers; RecursionError, absurdly deep nesting.
-        return Outcome(Reason.INVALID_JSON, "the body is not valid JSON (or gzip of it)")
-    if not isinstance(parsed, list):
-        return Outcome(Reason.NOT_A_WEBHOOK, "expected a JSON array of impressions (FME's impressions webhook)")
+_REFUSALS = {
+    items_json.Kind.TOO_MANY: Reason.PAYLOAD_TOO_LARGE,
+    items_json.Kind.NOT_JSON: Reason.INVALID_JSON,
+    items_json.Kind.NOT_AN_ARRAY: Reason.NOT_A_WEBHOOK,
+}
+
+
+def _parse(body: bytes | bytearray, max_items: int) -> list[Any] | Outcome:
+    parsed = items_json.parse_items(body, max_items)
+    if isinstance(parsed, items_json.Refusal):
+        return Outcome(_REFUSALS[parsed.kind], parsed.message)
     return parsed
 
 
@@ -297,14 +301,16 @@ def _claim(seen: DedupStore, key: str, stop: threading.Event) -> Claim:
         time.sleep(_CLAIM_POLL_S)
 
 
+_FATES = {
+    Verdict.ACCEPTED: _Fate.DELIVERED,
+    Verdict.RETRY_LATER: _Fate.UNAVAILABLE,
+    Verdict.OUR_SETUP: _Fate.REJECTED,
+    Verdict.REFUSED: _Fate.UNDELIVERABLE,
+}
+
+
 def _fate(reply: Reply) -> _Fate:
-    if reply.ok:
-        return _Fate.DELIVERED
-    if reply.transient or reply.status in impressions.RETRY_LATER_STATUSES:
-        return _Fate.UNAVAILABLE
-    if reply.status in (401, 403) or reply.status < 200 or 300 <= reply.status < 400:
-        return _Fate.REJECTED
-    return _Fate.UNDELIVERABLE
+    return _FATES[reply.verdict]
 
 
 def _outcome(batch: _Batch, written: Written, log: dict[str, Any]) -> Outcome:

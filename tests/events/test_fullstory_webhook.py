@@ -79,7 +79,7 @@ def test_custom_event_is_delivered_once_keyed_by_the_resolved_uid(live: Instance
 def test_delivery_makes_exactly_one_fme_call_and_authenticates_both_apis(live: Instance, api: Any) -> None:
     api.get(
         FS_USERS + "6915774531905556",
-        json={"uid": "customer-42"},
+        json={"id": "1", "uid": "customer-42"},
         match=[matchers.header_matcher({"Authorization": "Basic fs-key-456"})],
     )
     api.post(FME_BULK, status=202, match=[matchers.header_matcher({"Authorization": "Bearer sdk-key-123"})])
@@ -90,7 +90,7 @@ def test_delivery_makes_exactly_one_fme_call_and_authenticates_both_apis(live: I
 
 
 def test_later_events_of_a_known_user_cost_no_lookup(live: Instance, api: Any) -> None:
-    api.get(FS_USERS + "111", json={"uid": "customer-1"})
+    api.get(FS_USERS + "111", json={"id": "1", "uid": "customer-1"})
     api.post(FME_BULK, status=202)
 
     for name in ("Viewed", "Added", "Bought"):
@@ -102,7 +102,7 @@ def test_later_events_of_a_known_user_cost_no_lookup(live: Instance, api: Any) -
 
 
 def test_nested_properties_are_named_as_the_original_integration_named_them(live: Instance, api: Any) -> None:
-    api.get(FS_USERS + "5000000000000001", json={"uid": "customer-7"})
+    api.get(FS_USERS + "5000000000000001", json={"id": "1", "uid": "customer-7"})
     api.post(FME_BULK, status=202)
 
     post(live, event_bytes("fullstory-nested-event.json"))
@@ -136,7 +136,7 @@ def test_nested_properties_are_named_as_the_original_integration_named_them(live
 def test_value_comes_only_from_a_finite_split_value_number(
     live: Instance, api: Any, properties: dict[str, Any], value: Any
 ) -> None:
-    api.get(FS_USERS + "111", json={"uid": "customer-1"})
+    api.get(FS_USERS + "111", json={"id": "1", "uid": "customer-1"})
     api.post(FME_BULK, status=202)
 
     post(live, custom_event(properties=properties))
@@ -232,7 +232,7 @@ def test_fallback_setting_keys_unresolved_users_by_their_fullstory_id(make_insta
     ],
 )
 def test_user_id_is_read_from_every_known_session_url_form(live: Instance, api: Any, session_url: str) -> None:
-    api.get(FS_USERS + "123", json={"uid": "customer-123"})
+    api.get(FS_USERS + "123", json={"id": "1", "uid": "customer-123"})
     api.post(FME_BULK, status=202)
     document = event_json("fullstory-custom-event.json")
     document["data"]["sessionUrl"] = session_url
@@ -259,7 +259,7 @@ def test_event_without_a_user_id_is_not_sent(live: Instance, api: Any, session_u
 
 def test_rename_map_overrides_the_event_type_rule(make_instance: Any, api: Any) -> None:
     instance = make_instance(**LIVE, FS2SPLIT_EVENT_TYPE_MAP='{"Product Added": "cart.add"}')
-    api.get(FS_USERS + "111", json={"uid": "u"})
+    api.get(FS_USERS + "111", json={"id": "1", "uid": "u"})
     api.post(FME_BULK, status=202)
 
     post(instance, custom_event("Product Added"))
@@ -269,7 +269,7 @@ def test_rename_map_overrides_the_event_type_rule(make_instance: Any, api: Any) 
 
 def test_traffic_type_setting_is_sent_lower_case(make_instance: Any, api: Any) -> None:
     instance = make_instance(**LIVE, SPLIT_TRAFFIC_TYPE="Account")
-    api.get(FS_USERS + "111", json={"uid": "u"})
+    api.get(FS_USERS + "111", json={"id": "1", "uid": "u"})
     api.post(FME_BULK, status=202)
 
     post(instance, custom_event())
@@ -280,7 +280,7 @@ def test_traffic_type_setting_is_sent_lower_case(make_instance: Any, api: Any) -
 
 
 def test_fme_refusing_the_event_is_reported_as_422_with_fmes_message(live: Instance, api: Any) -> None:
-    api.get(FS_USERS + "111", json={"uid": "u"})
+    api.get(FS_USERS + "111", json={"id": "1", "uid": "u"})
     api.post(FME_BULK, status=400, json={"message": "event type not allowed"})
 
     response = post(live, custom_event())
@@ -291,7 +291,7 @@ def test_fme_refusing_the_event_is_reported_as_422_with_fmes_message(live: Insta
 
 
 def test_fme_refusing_the_sdk_key_is_a_502_not_a_200(live: Instance, api: Any) -> None:
-    api.get(FS_USERS + "111", json={"uid": "u"})
+    api.get(FS_USERS + "111", json={"id": "1", "uid": "u"})
     api.post(FME_BULK, status=401, json={"message": "invalid api key"})
 
     response = post(live, custom_event())
@@ -336,7 +336,7 @@ def test_dry_run_without_keys_shows_the_event_keyed_by_fullstory_id_and_says_so(
 
 def test_dry_run_with_a_fullstory_key_resolves_the_real_uid_but_sends_nothing(make_instance: Any, api: Any) -> None:
     instance = make_instance(FULLSTORY_API_KEY="fs-key-456")
-    api.get(FS_USERS + "6915774531905556", json={"uid": "customer-42"})
+    api.get(FS_USERS + "6915774531905556", json={"id": "1", "uid": "customer-42"})
 
     response = post(instance, event_bytes("fullstory-custom-event.json"))
 
@@ -347,7 +347,7 @@ def test_dry_run_with_a_fullstory_key_resolves_the_real_uid_but_sends_nothing(ma
 
 def test_forced_dry_run_sends_nothing_even_with_keys(make_instance: Any, api: Any) -> None:
     instance = make_instance(**LIVE, FS2SPLIT_DRY_RUN="true")
-    api.get(FS_USERS + "6915774531905556", json={"uid": "customer-42"})
+    api.get(FS_USERS + "6915774531905556", json={"id": "1", "uid": "customer-42"})
 
     response = post(instance, event_bytes("fullstory-custom-event.json"))
 
