@@ -104,7 +104,8 @@ def event_time_ms(value: Any) -> int | None:
     if isinstance(value, str) and _is_epoch_text(value.strip()):
         value = float(value)
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        # math.isfinite() of an int beyond float range raises OverflowError; such an int is no date anyway.
+        if isinstance(value, float) and not math.isfinite(value):
             return None
         milliseconds = value * 1000 if abs(value) < _SECONDS_BELOW else value
         return _plausible(round(milliseconds))

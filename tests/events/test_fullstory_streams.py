@@ -118,7 +118,7 @@ def test_flat_stream_without_event_time_is_sent_at_arrival_and_the_answer_says_s
     assert before <= event["timestamp"] <= int(time.time() * 1000)
 
 
-@pytest.mark.parametrize("event_time", ["yesterday", True, {"at": 1}])
+@pytest.mark.parametrize("event_time", ["yesterday", True, {"at": 1}, 10**400])
 def test_flat_stream_whose_event_time_is_not_a_date_is_400(entry: str, up: FakeUpstream, event_time: Any) -> None:
     answer = send(entry, flat(event_time=event_time))
 
