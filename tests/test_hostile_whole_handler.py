@@ -1,14 +1,15 @@
 """The whole handler (the Lambda entry point, the adapter, the router, both routes, the clients) under hostile
 bodies, headers and upstream answers: always a JSON answer, never a 500 (issue 13).
 
-h14 owns the signature header's parsing (repeated parts, ASCII digits): until that lands, signature header
-values here are ASCII, so a Latin-1 superscript digit in ``t:`` is left to h14's tests.
+Header values reach Latin-1 (a superscript digit in a signature's ``t:`` part passes ``isdigit()``), and the
+bodies include the flat Streams payload (issue 14), whose own reader parses times and user ids.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ import main
 from fs2split import instance as instance_module
 from tests.conftest import event_json
 from tests.support.upstream import FakeUpstream, Fault
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 HUGE_INT = 10**400
 surrogates = st.sampled_from(["\ud800", "\udfff", "\udc80x"])
@@ -55,6 +58,12 @@ def _streams(name: Any, timestamp: Any, uid: Any) -> bytes:
     return _json(document)
 
 
+def _flat_stream(event_type: Any, event_time: Any, user_id: Any) -> bytes:
+    document = json.loads((EXAMPLES / "fullstory-stream-flat.json").read_text())
+    document.update(event_type=event_type, event_time=event_time, user_id=user_id)
+    return _json(document)
+
+
 def _impressions(items: Any) -> bytes:
     return _json(items)
 
@@ -83,10 +92,20 @@ bodies = st.one_of(
         st.just("/fullstory"),
         st.builds(_streams, mostly("Checkout", hostile_text), mostly(1714557600000, values), mostly("u-1", values)),
     ),
+    st.tuples(
+        st.just("/fullstory"),
+        st.builds(
+            _flat_stream,
+            mostly("Checkout", hostile_text),
+            mostly("2024-05-01T10:00:00Z", values),
+            mostly("customer-1", values),
+        ),
+    ),
     st.tuples(st.just("/split/impressions"), st.builds(_impressions, impression_items)),
     st.tuples(st.sampled_from(["/fullstory", "/split/impressions"]), st.binary(max_size=200)),
 )
-header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
+latin1 = st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f")
+header_values = st.text(alphabet=latin1, max_size=60)
 headers = st.dictionaries(
     st.sampled_from(["fullstory-signature", "content-type", "content-encoding", "x-anything"]), header_values
 )
