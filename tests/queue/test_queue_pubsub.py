@@ -21,7 +21,7 @@ from tests.support.queues import PubSubEmulator, free_port
 from tests.support.upstream import FakeUpstream, Fault
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "functions-framework"
 USER = "6915774531905556"
 PROJECT = "fs2split-test"

@@ -23,7 +23,7 @@ from tests.support.upstream import FakeUpstream, Fault
 from tests.test_e2e_functions_framework_cli import Served
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK = json.loads((ROOT.parent / "examples" / "fullstory-custom-event.json").read_text())
 BULK = "/api/events/bulk"
 # The lease is the retry budget plus 5 s: 5.5 s here.
