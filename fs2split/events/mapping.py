@@ -42,6 +42,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from fs2split.events import fme_event
+from fs2split.events.mapped import Mapped
 from fs2split.outcome import Outcome, Reason
 
 if TYPE_CHECKING:
@@ -72,21 +73,6 @@ class Rule:
     traffic_type: str | None = None
     key: str | None = None  # a path: the FME key comes from this property, not from the FullStory uid
     value: str | None = None  # a path: the FME value comes from this property, never from split.value
-
-
-@dataclass(frozen=True)
-class Mapped:
-    """The mapping applied to one event: what the route builds the FME event from."""
-
-    rule: Rule | None
-    event_type: str | None  # None: the core's naming
-    traffic_type: str | None  # None: SPLIT_TRAFFIC_TYPE
-    key: str | None  # None: resolve the FullStory user as the core does
-    # False without a mapping: the route reads split.value* from the sent properties, as the core does.
-    value_decided: bool
-    value: int | float | None
-    properties: dict[str, Any]  # still nested, for properties.flatten
-    log: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -197,13 +183,6 @@ class EventMapping:
             else:
                 kept[key] = item
         return kept
-
-
-def apply(mapping: EventMapping | None, event_name: str, properties: dict[str, Any]) -> Mapped | Outcome:
-    """What to build the FME event from; without a mapping, everything as the core does it."""
-    if mapping is None:
-        return Mapped(None, None, None, None, value_decided=False, value=None, properties=properties)
-    return mapping.apply(event_name, properties)
 
 
 # --- names, paths and globs -------------------------------------------------------------------------

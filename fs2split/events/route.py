@@ -17,17 +17,17 @@ from fs2split.clients.fullstory_api import FullStoryApi, Lookup
 from fs2split.clients.statuses import Verdict
 from fs2split.clients.upstream import Reply, budget
 from fs2split.config.keys import FULLSTORY_API_KEY, SPLIT_API_KEY, SecretUnavailable
-from fs2split.events import authentication, fme_event, mapping
+from fs2split.events import authentication, fme_event
 from fs2split.events.event_type import to_event_type
 from fs2split.events.identity import user_id_from_session_url
+from fs2split.events.mapped import unmapped
 from fs2split.events.payload import FullStoryEvent, Kind, parse
 from fs2split.events.properties import flatten
 from fs2split.http_types import Request
 from fs2split.instance import Instance
 from fs2split.outcome import IN_PROGRESS_RETRY_AFTER_S, Outcome, Reason
-from fs2split.stores.dedup import Claim
-from fs2split.stores.guarded import RETRY_AFTER_S as DEDUP_RETRY_AFTER_S
-from fs2split.stores.guarded import DedupUnavailable
+from fs2split.stores.dedup import UNAVAILABLE_RETRY_AFTER_S as DEDUP_RETRY_AFTER_S
+from fs2split.stores.dedup import Claim, DedupUnavailable
 
 
 def handle(request: Request, instance: Instance) -> Outcome:
@@ -132,7 +132,8 @@ def prepare(event: FullStoryEvent, instance: Instance) -> tuple[dict[str, object
     if event.withheld and instance.mapping is not None:
         named = instance.mapping.names_explicitly
         properties = {**properties, **{k: v for k, v in event.withheld.items() if named(k)}}
-    mapped = mapping.apply(instance.mapping, event.name, properties)
+    # A configured mapping was imported with the instance; without one, the matcher is never loaded.
+    mapped = instance.mapping.apply(event.name, properties) if instance.mapping else unmapped(properties)
     if isinstance(mapped, Outcome):
         return mapped
     if mapped.key is not None:

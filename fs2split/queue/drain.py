@@ -26,8 +26,7 @@ from fs2split.instance import Instance
 from fs2split.outcome import Outcome, Reason
 from fs2split.queue import fme_bulk, impressions_writer, message
 from fs2split.queue.message import FullStoryMessage, ImpressionsMessage
-from fs2split.stores.dedup import Claim
-from fs2split.stores.guarded import DedupUnavailable
+from fs2split.stores.dedup import Claim, DedupUnavailable
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,22 @@ default (``memory``) costs a cold start nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import requests
 
 from fs2split.config.settings import Settings
 from fs2split.stores.dedup import DedupStore, MemoryDedupStore
-from fs2split.stores.records import LEASE_MARGIN_S, Windows
+
+if TYPE_CHECKING:
+    from fs2split.stores.records import Windows
 
 BACKENDS = ("memory", "firestore", "dynamodb")
 
 
 def windows(settings: Settings) -> Windows:
+    from fs2split.stores.records import LEASE_MARGIN_S, Windows  # shared stores only: memory needs no records
+
     # A crashed or timed-out instance blocks a key for the delivery's budget plus a margin, not the window.
     return Windows(lease_s=settings.retry_budget_s + LEASE_MARGIN_S, done_s=settings.dedup_ttl_s)
 

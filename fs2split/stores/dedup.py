@@ -53,3 +53,12 @@ class MemoryDedupStore:
     def release(self, key: str) -> None:
         with self._lock:
             self._in_flight.discard(key)
+
+
+# Short: a shared store is usually back within seconds, and FullStory's own backoff comes on top.
+UNAVAILABLE_RETRY_AFTER_S = 5.0
+
+
+class DedupUnavailable(Exception):
+    """A shared store could not say whether this webhook was delivered, and the settings say refuse
+    (``FS2SPLIT_DEDUP_ON_STORE_ERROR=refuse``, `fs2split.stores.guarded`). The message is one line, no secrets."""

@@ -11,18 +11,10 @@ from __future__ import annotations
 import logging
 
 from fs2split import logs
-from fs2split.stores.dedup import Claim, DedupStore
+from fs2split.stores.dedup import Claim, DedupStore, DedupUnavailable
 from fs2split.stores.records import StoreError
 
 REASON = "dedup_unavailable"
-# Short: the store is usually back within seconds, and FullStory's own backoff comes on top.
-RETRY_AFTER_S = 5.0
-
-
-class DedupUnavailable(Exception):
-    """The store could not say whether this webhook was delivered; the message is one line, no secrets."""
-
-
 class GuardedStore:
     def __init__(self, inner: DedupStore, *, backend: str, refuse: bool) -> None:
         self._inner = inner
