@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from fs2split import logs
+from fs2split import logs, metrics
 from fs2split.instance import Instance, current
 from fs2split.outcome import Reason
 from fs2split.queue import drain, enqueue
@@ -32,11 +32,11 @@ def serve(event: Any, context: Any) -> dict[str, Any]:
         failed = [r.handle for r in batch]
         tally.messages, tally.failed = len(batch), len(failed)
         tally.failures[Reason.SETTINGS_INVALID.value] += len(failed)
-        _log(tally, started, Reason.SETTINGS_INVALID, instance.settings_error)
+        _log(instance, tally, started, Reason.SETTINGS_INVALID, instance.settings_error)
         return _answer(failed)
     verdict = drain.deliver(batch, instance, tally, seconds=_seconds(context, instance))
     _set_visibility(instance, receipts, verdict)
-    _log(tally, started, Reason.DRAINED, None)
+    _log(instance, tally, started, Reason.DRAINED, None)
     return _answer(verdict.retry + verdict.dead)
 
 
@@ -102,15 +102,22 @@ def _queue_url(arn: str) -> str:
     return f"https://sqs.{parts[3]}.amazonaws.com/{parts[4]}/{parts[5]}"
 
 
-def _log(tally: Tally, started: float, reason: Reason, detail: str | None) -> None:
+def _log(instance: Instance, tally: Tally, started: float, reason: Reason, detail: str | None) -> None:
+    settings = instance.settings
+    # The run line's counts, with route "drain" and, on Lambda, the EMF block that makes them metrics.
+    run = metrics.line_metrics(settings.emf_metrics, settings.metrics_namespace).for_drain(
+        messages=tally.messages,
+        events_sent=tally.events_sent,
+        failed=tally.failed,
+        oldest_message_age_s=tally.oldest_message_age_s or 0.0,
+    )
     logs.emit(
         logging.INFO if reason is Reason.DRAINED else logging.ERROR,
         f"drain: {tally.messages} messages, {tally.events_sent} events sent, {tally.failed} failed",
-        route="drain",
         reason=reason.value,
         detail=detail,
         latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        **tally.fields(),
+        **{**tally.fields(), **run},
     )
 
 

@@ -325,3 +325,25 @@ def test_the_drain_run_line_carries_its_counts_as_emf_metrics(capsys: pytest.Cap
     assert names == {"messages": "Count", "events_sent": "Count", "failed": "Count", "oldest_message_age_s": "Seconds"}
     assert (line["messages"], line["events_sent"], line["failed"], line["oldest_message_age_s"]) == (12, 10, 2, 93.25)
     assert dimension_values(line) == {"route": "drain"}
+
+
+def test_the_lambda_drain_writes_its_run_line_with_the_drain_metrics(
+    on_lambda: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Unusable settings: the drain gives the message back to the queue without any AWS call, and says so.
+    from fs2split import instance as instance_module
+
+    monkeypatch.setenv("FS2SPLIT_DRAIN_BACKOFF_SECONDS", "0")
+    instance_module.reset()
+    try:
+        record = {"messageId": "m-1", "receiptHandle": "r-1", "body": "{}", "attributes": {}}
+        answer = main.lambda_drain({"Records": [record]}, None)
+    finally:
+        instance_module.reset()
+
+    (line,) = [line for line in request_lines(capsys.readouterr().out) if line.get("route") == "drain"]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert_valid_emf(line)
+    assert (line["messages"], line["failed"], line["reason"]) == (1, 1, "settings_invalid")
+    names = {m["Name"] for d in line["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert {"messages", "events_sent", "failed", "oldest_message_age_s"} <= names
