@@ -341,3 +341,17 @@ def test_a_fullstory_outage_stops_lookups_but_not_events_whose_key_needs_none(
     assert len(upstream.fme_events()) == 1
     # One lookup (at most 1 + 5 retries) for the first event, then none for the other two this run.
     assert 1 <= len(upstream.calls("GET", "/v2/users/")) <= 6
+
+
+def test_two_identical_streams_without_event_time_both_reach_fme_through_the_queue(
+    sqs: MotoSqs, queue_mode: dict[str, str], upstream: FakeUpstream
+) -> None:
+    # A flat Stream whose mapping left event_time out: the same body twice is a user repeating an action (issue 14),
+    # so the drain's dedup must not take the second for a redelivery of the first.
+    body = json.dumps({"event_type": "Checkout", "user_id": "customer-7", "page_name": "Cart"}).encode()
+
+    answers = [post("/fullstory", body), post("/fullstory", body)]
+
+    assert [(a["status"], a["reason"]) for a in answers] == [(200, "queued"), (200, "queued")]
+    assert play_event_source_mapping(sqs, queue_mode["url"]) == []
+    assert [(e["eventTypeId"], e["key"]) for e in upstream.fme_events()] == [("Checkout", "customer-7")] * 2
