@@ -178,6 +178,18 @@ def test_example_calls_its_module_from_the_repository(cloud: str) -> None:
     assert required <= set(module), f"example misses required inputs {required - set(module)}"
 
 
+@pytest.mark.parametrize("cloud", EXAMPLES)
+def test_example_passes_the_delivery_and_dedup_choices_through_and_shows_the_dead_letters(cloud: str) -> None:
+    # The queue and shared-dedup modes are one variable away in the example, with what redrive needs as an output.
+    (module,) = blocks(EXAMPLES[cloud], "module").values()
+    variables = blocks(EXAMPLES[cloud], "variable")
+    dead_letters = "dead_letter_queue_url" if cloud == "aws" else "dead_letter_subscription"
+
+    assert (module["delivery"], module["dedup_store"]) == ("${var.delivery}", "${var.dedup_store}")
+    assert (variables["delivery"]["default"], variables["dedup_store"]["default"]) == ("direct", "memory")
+    assert blocks(EXAMPLES[cloud], "output")[dead_letters]["value"] == f"${{module.fs2split.{dead_letters}}}"
+
+
 @pytest.mark.parametrize("directory", ALL_ROOTS, ids=lambda p: str(p.relative_to(TERRAFORM)))
 def test_no_secret_value_can_reach_state(directory: Path) -> None:
     types = all_types(directory)

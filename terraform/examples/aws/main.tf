@@ -30,4 +30,5 @@ module "fs2split" {
   secret_arns = { for name, secret in aws_secretsmanager_secret.this : name => secret.arn }
   environment = var.environment
   dedup_store = var.dedup_store
+  delivery    = var.delivery
 }

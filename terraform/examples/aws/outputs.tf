@@ -22,3 +22,8 @@ output "log_group_name" {
   description = "CloudWatch Logs group to query with Logs Insights."
   value       = module.fs2split.log_group_name
 }
+
+output "dead_letter_queue_url" {
+  description = "URL of the dead-letter queue to watch and redrive (queue mode), or null. python -m fs2split redrive moves its messages back."
+  value       = module.fs2split.dead_letter_queue_url
+}

@@ -21,3 +21,9 @@ variable "dedup_store" {
   description = "memory (per-instance redelivery dedup) or dynamodb (shared by every instance: docs/dedup.md)."
   default     = "memory"
 }
+
+variable "delivery" {
+  type        = string
+  description = "direct (deliver inside the webhook) or queue (enqueue, deliver in batches from a drain: docs/queue.md)."
+  default     = "direct"
+}

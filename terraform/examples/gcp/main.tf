@@ -36,6 +36,7 @@ module "fs2split" {
   secret_versions = var.secret_versions
   environment     = var.environment
   dedup_store     = var.dedup_store
+  delivery        = var.delivery
 
   depends_on = [google_project_service.apis]
 }

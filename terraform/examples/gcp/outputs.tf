@@ -17,3 +17,8 @@ output "url" {
   description = "The function's base URL (GET /healthz answers there)."
   value       = module.fs2split.url
 }
+
+output "dead_letter_subscription" {
+  description = "The subscription holding dead-lettered messages (queue mode), or null. python -m fs2split redrive moves its messages back."
+  value       = module.fs2split.dead_letter_subscription
+}
