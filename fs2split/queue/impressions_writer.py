@@ -1,6 +1,6 @@
 """The one "write these impressions to FullStory" call the drain makes.
 
-It runs the direct-mode webhook's own step, `fs2split.impressions.route.write_impressions`: single creates with an
+It runs the direct-mode webhook's own step, `fs2split.impressions.write.write_impressions`: single creates with an
 ``Idempotency-Key``, or batch import jobs above ``FS2SPLIT_IMPRESSIONS_BATCH_THRESHOLD`` (an accepted job counts
 as delivered), each impression remembered once FullStory holds it. The drain reads only the outcome's status and
 counts; the caller sets the budget.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fs2split.impressions import route
 from fs2split.impressions.event import Impression
+from fs2split.impressions.write import write_impressions
 from fs2split.instance import Instance
 from fs2split.outcome import Outcome
 
@@ -17,6 +18,6 @@ from fs2split.outcome import Outcome
 def write(impressions: list[Impression], api_key: str, instance: Instance) -> Outcome:
     """200: every impression is in FullStory (or can never be); 5xx or 503 in_progress: try again later."""
     settings = instance.settings
-    batch = route._Batch(received=len(impressions), unique=impressions)
-    written = route.write_impressions(impressions, instance.upstream, api_key, instance.impressions_seen, settings)
-    return route._outcome(batch, written, {})
+    batch = route.Batch(received=len(impressions), unique=impressions)
+    written = write_impressions(impressions, instance.upstream, api_key, instance.impressions_seen, settings)
+    return route.outcome_of(batch, written, {})
