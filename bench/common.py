@@ -154,6 +154,7 @@ class Served:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() ends the gunicorn worker with it
         )
         self.session = client_session()
 
@@ -202,6 +203,9 @@ class Served:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
+        # A worker the arbiter left behind (killed, or still busy) must not outlive the benchmark.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
         with contextlib.suppress(OSError):
             os.unlink(self._log.name)

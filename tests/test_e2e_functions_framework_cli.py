@@ -3,8 +3,10 @@ stands in for FullStory and FME. What a platform team runs locally is what is te
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +44,7 @@ class Served:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: stop() ends the gunicorn worker with it
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -57,7 +60,13 @@ class Served:
 
     def stop(self) -> str:
         self.process.terminate()
-        self.output, _ = self.process.communicate(timeout=10)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.output, _ = self.process.communicate(timeout=10)
+        # A worker still busy (a test's hanging upstream) outlives the arbiter's exit: end the whole group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.returncode is None:
+            self.output, _ = self.process.communicate(timeout=10)
         return self.output
 
 
